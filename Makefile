@@ -1,0 +1,45 @@
+# `make demo` and `make test` work on a fresh machine: each creates what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PHOENIX_VENV := .tools-phoenix
+PHOENIX_VERSION := arize-phoenix>=20,<21
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[dev,optuna,dask,viz]'
+	touch $@ $(VENV)/.installed
+
+# Phoenix (the integration tests' OTLP receiver) gets its own venv: its dependencies must not
+# decide the versions modeltel is tested against.
+$(PHOENIX_VENV)/bin/phoenix:
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/pip install -q -U pip
+	$(PHOENIX_VENV)/bin/pip install -q '$(PHOENIX_VERSION)'
+
+demo: $(VENV)/.installed
+	cd examples && ../$(VENV)/bin/modeltel run --service demo -- ../$(PY) otel_api_app.py
+	@echo "wrote:" && find examples/modeltel-data -name '*.jsonl' | sort
+
+test: $(VENV)/.installed-dev $(PHOENIX_VENV)/bin/phoenix
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) $(PHOENIX_VENV) modeltel-data examples/modeltel-data

@@ -1,0 +1,38 @@
+"""modeltel: OpenTelemetry-native telemetry for simulation, calibration and inference workloads.
+
+``import modeltel`` stays cheap: the SDK, exporters, numpy and pydantic load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modeltel.providers import Handle
+
+__version__ = "0.1.0"
+
+
+def configure(**overrides: Any) -> Handle:
+    """Configure OpenTelemetry from the environment (DESIGN §2); idempotent and thread-safe.
+
+    Keyword overrides take the names of :class:`modeltel.config.Settings` fields, e.g.
+    ``configure(service_name="sweep", data_dir="out")``. Returns a handle with ``force_flush()`` and
+    ``shutdown()``. When SDK providers already exist, the JSONL exporters are added to them.
+    """
+    from modeltel.providers import configure as _configure
+
+    return _configure(**overrides)
+
+
+_SUBMODULES = frozenset({"simulation", "calibration", "inference", "callbacks", "testing"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"modeltel.{name}")
+    raise AttributeError(f"module 'modeltel' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "configure"]

@@ -1,0 +1,1 @@
+"""The ``modeltel`` command line: one module per command group, dispatched by :mod:`.main`."""

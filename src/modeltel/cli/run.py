@@ -1,0 +1,80 @@
+"""``modeltel run [--service NAME] [--data-dir DIR] -- CMD ...``: auto-instrument a program.
+
+Python programs are configured through the same ``sitecustomize`` route as
+``opentelemetry-instrument`` (so installed ``opentelemetry-instrumentation-*`` packages load too),
+with modeltel's distro and configurator selected explicitly. The environment is validated first:
+a bad variable stops here with exit 2 instead of a warning inside the program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import opentelemetry.instrumentation.auto_instrumentation as auto_instrumentation
+
+from modeltel.config import DISTRO_VARIABLES, ConfigError, load_settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a program with telemetry configured from the environment",
+        description="Run CMD with OpenTelemetry configured by modeltel (traces, metrics, JSONL files).",
+    )
+    parser.add_argument("--service", help="service name (sets OTEL_SERVICE_NAME)")
+    parser.add_argument("--data-dir", type=Path, help="where JSONL goes (sets MODELTEL_DATA_DIR)")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    parser.set_defaults(func=main)
+
+
+def child_environment(environ: dict[str, str], service: str | None, data_dir: Path | None) -> dict[str, str]:
+    """The environment CMD runs with: modeltel selected, paths absolute, one run id for all children."""
+    env = dict(environ)
+    if service:
+        env["OTEL_SERVICE_NAME"] = service
+    if data_dir is not None:
+        env["MODELTEL_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    elif "MODELTEL_DATA_DIR" in env:
+        env["MODELTEL_DATA_DIR"] = str(Path(env["MODELTEL_DATA_DIR"]).expanduser().resolve())
+    else:
+        # Children that chdir elsewhere must still write to the directory the user launched from.
+        env["MODELTEL_DATA_DIR"] = str(Path("modeltel-data").resolve())
+    env.setdefault("MODELTEL_RUN_ID", uuid.uuid4().hex)
+    env.update(DISTRO_VARIABLES)
+    hook_dir = os.path.dirname(os.path.abspath(auto_instrumentation.__file__))
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hook_dir]
+    cwd = os.getcwd()
+    if cwd not in paths:
+        paths.insert(0, cwd)
+    env["PYTHONPATH"] = os.pathsep.join([hook_dir, *paths])
+    return env
+
+
+def main(args: argparse.Namespace) -> int:
+    command = list(args.cmd)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("modeltel run: missing command (usage: modeltel run [OPTIONS] -- CMD ...)", file=sys.stderr)
+        return 2
+    env = child_environment(dict(os.environ), args.service, args.data_dir)
+    try:
+        load_settings(env, strict=True)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"modeltel run: {problem}", file=sys.stderr)
+        return 2
+    executable = shutil.which(command[0], path=env.get("PATH"))
+    if executable is None:
+        print(f"modeltel run: command not found: {command[0]!r}", file=sys.stderr)
+        return 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(executable, command, env)
+    return 1  # not reached: execve replaces this process

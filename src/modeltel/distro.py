@@ -1,0 +1,36 @@
+"""Entry points that make ``opentelemetry-instrument`` (and ``modeltel run``) use modeltel.
+
+``opentelemetry_distro`` → :class:`ModeltelDistro`, ``opentelemetry_configurator`` →
+:class:`ModeltelConfigurator`. The configurator is the same :func:`modeltel.configure` an
+application can call itself, so auto-instrumented and hand-instrumented programs get identical
+providers, exporters and files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.sdk._configuration import _BaseConfigurator
+
+from modeltel.config import select_modeltel_configurator
+
+
+class ModeltelDistro(BaseDistro):  # type: ignore[misc]
+    """Selecting this distro also selects modeltel's configurator.
+
+    Without that, a second installed configurator could win the race in
+    ``_load_configurators`` and modeltel's settings would be silently ignored.
+    """
+
+    def _configure(self, **kwargs: Any) -> None:
+        select_modeltel_configurator()
+
+
+class ModeltelConfigurator(_BaseConfigurator):  # type: ignore[misc]
+    """Builds providers through :func:`modeltel.configure` (lenient: bad vars warn, app runs)."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        from modeltel.providers import configure
+
+        configure()

@@ -1,0 +1,323 @@
+"""Builds the SDK providers, processors and exporters from :class:`~modeltel.config.Settings`.
+
+Everything here is stock OpenTelemetry SDK wiring; modeltel's only additions are the JSONL
+exporters and making sure data leaves the process on every way out: normal exit (atexit), SIGTERM
+(a handler that flushes, then lets the default action run), and multiprocessing children, which
+leave through ``os._exit`` and so skip atexit (a multiprocessing finalizer flushes them).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing.util
+import os
+import signal
+import threading
+from importlib.metadata import entry_points
+from types import FrameType
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from modeltel import semconv
+from modeltel.config import Settings, Signal
+from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
+
+_logger = logging.getLogger(__name__)
+
+
+def build_sampler(settings: Settings) -> sampling.Sampler:
+    """The sampler OTEL_TRACES_SAMPLER / _ARG name, built from the validated settings."""
+    ratio = 1.0 if settings.sampler_arg is None else settings.sampler_arg
+    base: sampling.Sampler = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "traceidratio": sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": sampling.ALWAYS_ON,
+        "parentbased_always_off": sampling.ALWAYS_OFF,
+        "parentbased_traceidratio": sampling.TraceIdRatioBased(ratio),
+    }[settings.sampler]
+    return sampling.ParentBased(base) if settings.sampler.startswith("parentbased_") else base
+
+
+def build_resource(settings: Settings) -> Resource:
+    """SDK resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) plus modeltel's run id."""
+    attributes: dict[str, str] = {semconv.RESOURCE_RUN_ID: settings.run_id}
+    if settings.service_name is not None:
+        attributes["service.name"] = settings.service_name
+    return Resource.create(attributes)
+
+
+def _entry_point(signal_name: Signal, name: str) -> Any:
+    group = f"opentelemetry_{signal_name}_exporter"
+    (found,) = entry_points(group=group, name=name)
+    return found.load()()
+
+
+def _otlp_kwargs(settings: Settings, signal_name: Signal) -> dict[str, Any]:
+    otlp = settings.otlp[signal_name]
+    kwargs: dict[str, Any] = {"headers": otlp.header_values(), "timeout": otlp.timeout_s}
+    if otlp.endpoint is not None:
+        kwargs["endpoint"] = otlp.endpoint
+    return kwargs
+
+
+def span_exporter(settings: Settings, name: str) -> SpanExporter:
+    """One trace exporter by its OTEL_TRACES_EXPORTER name."""
+    if name == "jsonl":
+        return JsonlSpanExporter(settings)
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name == "otlp":
+        if settings.otlp["traces"].protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+                OTLPSpanExporter,
+            )
+        return OTLPSpanExporter(**_otlp_kwargs(settings, "traces"))
+    exporter: SpanExporter = _entry_point("traces", name)
+    return exporter
+
+
+def metric_reader(settings: Settings, name: str) -> MetricReader:
+    """One metric reader by its OTEL_METRICS_EXPORTER name (push exporters get a periodic reader)."""
+    exporter: MetricExporter | MetricReader
+    if name == "jsonl":
+        exporter = JsonlMetricExporter(settings)
+    elif name == "console":
+        exporter = ConsoleMetricExporter()
+    elif name == "otlp":
+        if settings.otlp["metrics"].protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
+                OTLPMetricExporter,
+            )
+        exporter = OTLPMetricExporter(**_otlp_kwargs(settings, "metrics"))
+    else:
+        exporter = _entry_point("metrics", name)
+    if isinstance(exporter, MetricReader):
+        return exporter
+    return PeriodicExportingMetricReader(
+        exporter,
+        export_interval_millis=settings.metric_export_interval_ms,
+        export_timeout_millis=settings.metric_export_timeout_ms,
+    )
+
+
+def _batch(settings: Settings, exporter: SpanExporter) -> BatchSpanProcessor:
+    return BatchSpanProcessor(
+        exporter,
+        max_queue_size=settings.bsp_max_queue_size,
+        schedule_delay_millis=settings.bsp_schedule_delay_ms,
+        max_export_batch_size=settings.bsp_max_export_batch_size,
+        export_timeout_millis=settings.bsp_export_timeout_ms,
+    )
+
+
+class Handle:
+    """What :func:`configure` set up: flush it, shut it down. Safe to call from any thread, twice."""
+
+    enabled = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+        self.logger_provider: Any = None
+        self.span_processors: list[SpanProcessor] = []
+        self.metric_readers: list[MetricReader] = []
+        self.owns_providers = False
+        self._lock = threading.Lock()
+        self._shut = False
+
+    @property
+    def jsonl_span_exporter(self) -> JsonlSpanExporter | None:
+        """The JSONL trace exporter, when JSONL is on (tests and the CLI read its file path)."""
+        for processor in self.span_processors:
+            exporter = getattr(processor, "span_exporter", None)
+            if isinstance(exporter, JsonlSpanExporter):
+                return exporter
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything finished so far. True only if every part reported success."""
+        ok = True
+        for processor in self.span_processors:
+            ok = processor.force_flush(timeout_millis) and ok
+        for reader in self.metric_readers:
+            ok = reader.force_flush(timeout_millis) and ok
+        if self.logger_provider is not None:
+            ok = bool(self.logger_provider.force_flush(timeout_millis)) and ok
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush and stop what modeltel added; a later call does nothing."""
+        with self._lock:
+            if self._shut:
+                return
+            self._shut = True
+        for processor in self.span_processors:
+            _quietly(processor.shutdown)
+        if self.meter_provider is not None:
+            if self.owns_providers:
+                _quietly(self.meter_provider.shutdown)
+            else:
+                for reader in self.metric_readers:
+                    _quietly(lambda r=reader: self.meter_provider.remove_metric_reader(r))  # type: ignore[union-attr]
+        if self.logger_provider is not None:
+            _quietly(self.logger_provider.shutdown)
+
+
+class NoopHandle(Handle):
+    """Returned when telemetry is disabled: no provider, thread, exporter or file."""
+
+    enabled = False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _quietly(action: Any) -> None:
+    """Shutdown paths run at exit and in signal handlers: log, never raise into the host."""
+    try:
+        action()
+    except Exception:
+        _logger.exception("modeltel: error while shutting down telemetry")
+
+
+def _logger_provider(settings: Settings, resource: Resource) -> Any:
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogExporter
+
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for name in settings.logs_exporters:
+        exporter: Any
+        if name == "console":
+            exporter = ConsoleLogExporter()
+        elif name == "otlp":
+            if settings.otlp["logs"].protocol == "grpc":
+                from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+            else:
+                from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # type: ignore[assignment]
+                    OTLPLogExporter,
+                )
+            exporter = OTLPLogExporter(**_otlp_kwargs(settings, "logs"))
+        else:
+            exporter = _entry_point("logs", name)
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    set_logger_provider(provider)
+    logging.getLogger().addHandler(LoggingHandler(logger_provider=provider))
+    return provider
+
+
+def build(settings: Settings) -> Handle:
+    """Create providers (or add JSONL to the ones already installed) and register exit hooks."""
+    handle = Handle(settings)
+    resource = build_resource(settings)
+    existing_tracer = trace.get_tracer_provider()
+    if isinstance(existing_tracer, TracerProvider):
+        handle.tracer_provider = existing_tracer
+        processors = [_batch(settings, JsonlSpanExporter(settings))] if settings.jsonl else []
+    else:
+        handle.owns_providers = True
+        handle.tracer_provider = TracerProvider(
+            resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False
+        )
+        processors = [_batch(settings, span_exporter(settings, n)) for n in settings.traces_exporters]
+        trace.set_tracer_provider(handle.tracer_provider)
+    for processor in processors:
+        handle.tracer_provider.add_span_processor(processor)
+    handle.span_processors = processors
+
+    existing_meter = metrics.get_meter_provider()
+    if isinstance(existing_meter, MeterProvider):
+        handle.meter_provider = existing_meter
+        readers = [metric_reader(settings, "jsonl")] if settings.jsonl else []
+        for reader in readers:
+            existing_meter.add_metric_reader(reader)
+    else:
+        readers = [metric_reader(settings, n) for n in settings.metrics_exporters]
+        handle.meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
+        metrics.set_meter_provider(handle.meter_provider)
+    handle.metric_readers = readers
+
+    if settings.logs_exporters and handle.owns_providers:
+        handle.logger_provider = _logger_provider(settings, resource)
+    _register_exit_hooks(handle)
+    return handle
+
+
+def _register_exit_hooks(handle: Handle) -> None:
+    atexit.register(handle.shutdown)
+    # multiprocessing's fork children end in os._exit, which skips atexit; its finalizers do run.
+    multiprocessing.util.register_after_fork(handle, _finalize_in_child)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _make_sigterm_handler(handle))
+
+
+def _finalize_in_child(handle: Handle) -> None:
+    multiprocessing.util.Finalize(handle, handle.shutdown, exitpriority=-100)
+
+
+def _make_sigterm_handler(handle: Handle) -> Any:
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        handle.shutdown()
+        # Then die of SIGTERM as if modeltel were not there, so the exit status stays honest.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return on_sigterm
+
+
+_configure_lock = threading.Lock()
+_current: Handle | None = None
+
+
+def configure(**overrides: Any) -> Handle:
+    """Set up telemetry once per process from the environment plus ``overrides``; thread-safe.
+
+    A second call returns the first call's handle unchanged. Bad variables produce one warning each
+    and their defaults are used; a failure to build anything leaves the app running untraced.
+    """
+    global _current
+    with _configure_lock:
+        if _current is not None:
+            return _current
+        from modeltel.config import load_settings
+
+        settings = load_settings(**overrides)
+        if not settings.enabled:
+            _current = NoopHandle(settings)
+            return _current
+        try:
+            _current = build(settings)
+        except Exception:
+            _logger.exception("modeltel: could not set up telemetry; the app runs on without it")
+            _current = NoopHandle(settings)
+        return _current
+
+
+def current() -> Handle | None:
+    """The handle :func:`configure` returned in this process, if it was called."""
+    return _current

@@ -1,0 +1,139 @@
+"""Every span name, attribute key, metric name, unit and bucket list modeltel emits.
+
+One definition per name: the domain layer, the JSONL pipeline, the reader, the collector config
+tests and the dashboards all take names from here. GenAI and error names are re-exported from
+``opentelemetry-semantic-conventions`` rather than retyped, so they follow the upstream spec.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_TOKEN_TYPE,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+)
+from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
+    GEN_AI_CLIENT_OPERATION_DURATION,
+    GEN_AI_CLIENT_TOKEN_USAGE,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+
+INSTRUMENTATION_SCOPE: Final = "modeltel"
+"""Scope name of every tracer and meter the domain layer creates."""
+
+# --- resource -------------------------------------------------------------------------------------
+RESOURCE_RUN_ID: Final = "modeltel.run.id"
+"""Resource attribute grouping the traces of one logical run across processes (MODELTEL_RUN_ID)."""
+
+# --- span names -----------------------------------------------------------------------------------
+SPAN_SIMULATION_JOB: Final = "simulation.job"
+SPAN_SIMULATION_RUN: Final = "simulation.run"
+SPAN_SIMULATION_PHASE: Final = "simulation.phase"
+SPAN_CALIBRATION_JOB: Final = "calibration.job"
+SPAN_CALIBRATION_ITERATION: Final = "calibration.iteration"
+SPAN_CALIBRATION_ASK: Final = "calibration.ask"
+SPAN_CALIBRATION_EVALUATE: Final = "calibration.evaluate"
+SPAN_CALIBRATION_TELL: Final = "calibration.tell"
+SPAN_INFERENCE_JOB: Final = "inference.job"
+SPAN_INFERENCE_PREDICT: Final = "inference.predict"
+JOB_SPAN_SUFFIX: Final = ".job"
+"""A span whose name ends with this closes a job: the pipeline writes a RunSummary for it."""
+
+# --- attributes -----------------------------------------------------------------------------------
+SIMULATION_JOB_NAME: Final = "modeltel.simulation.job"
+SIMULATION_N_TASKS: Final = "modeltel.simulation.n_tasks"
+SIMULATION_MODEL: Final = "modeltel.simulation.model"
+SIMULATION_PARAM_ID: Final = "modeltel.simulation.param_id"
+SIMULATION_SEED: Final = "modeltel.simulation.seed"
+SIMULATION_CACHE_HIT: Final = "modeltel.simulation.cache_hit"
+SIMULATION_PHASE: Final = "modeltel.simulation.phase"
+SIMULATION_STATUS: Final = "modeltel.simulation.status"
+
+CALIBRATION_JOB_NAME: Final = "modeltel.calibration.job"
+CALIBRATION_ALGORITHM: Final = "modeltel.calibration.algorithm"
+CALIBRATION_MAX_ITERATIONS: Final = "modeltel.calibration.max_iterations"
+CALIBRATION_ITERATION: Final = "modeltel.calibration.iteration"
+CALIBRATION_N_PARAMS: Final = "modeltel.calibration.n_params"
+CALIBRATION_N_EVALUATIONS: Final = "modeltel.calibration.n_evaluations"
+CALIBRATION_MIN_LOSS: Final = "modeltel.calibration.min_loss"
+CALIBRATION_BEST_LOSS: Final = "modeltel.calibration.best_loss"
+CALIBRATION_IMPROVED: Final = "modeltel.calibration.improved"
+CALIBRATION_STATUS: Final = "modeltel.calibration.status"
+
+INFERENCE_MODEL: Final = "modeltel.inference.model"
+INFERENCE_FRAMEWORK: Final = "modeltel.inference.framework"
+INFERENCE_BATCH_SIZE: Final = "modeltel.inference.batch_size"
+INFERENCE_CONFIDENCE_MEAN: Final = "modeltel.inference.confidence.mean"
+INFERENCE_CONFIDENCE_MEDIAN: Final = "modeltel.inference.confidence.median"
+INFERENCE_CONFIDENCE_P5: Final = "modeltel.inference.confidence.p5"
+INFERENCE_CONFIDENCE_P95: Final = "modeltel.inference.confidence.p95"
+INFERENCE_CONFIDENCE_STD: Final = "modeltel.inference.confidence.std"
+INFERENCE_REJECT_RATE: Final = "modeltel.inference.reject_rate"
+INFERENCE_ENTROPY_MEAN: Final = "modeltel.inference.entropy.mean"
+INFERENCE_STATUS: Final = "modeltel.inference.status"
+INFERENCE_TTFT: Final = "modeltel.inference.ttft_s"
+INFERENCE_COST_USD: Final = "modeltel.inference.cost_usd"
+INFERENCE_THROUGHPUT: Final = "modeltel.inference.tokens_per_s"
+
+ERROR_MESSAGE_MAX_CHARS: Final = 200
+"""Exception messages recorded on spans are cut to this many characters (DESIGN §4)."""
+
+# --- metric instruments (name, unit per UCUM) ------------------------------------------------------
+METRIC_SIMULATION_RUN_DURATION: Final = "modeltel.simulation.run.duration"
+METRIC_SIMULATION_CACHE_REQUESTS: Final = "modeltel.simulation.cache.requests"
+METRIC_CALIBRATION_ITERATION_DURATION: Final = "modeltel.calibration.iteration.duration"
+METRIC_CALIBRATION_LOSS: Final = "modeltel.calibration.loss"
+METRIC_CALIBRATION_BEST_LOSS: Final = "modeltel.calibration.best_loss"
+METRIC_INFERENCE_DURATION: Final = "modeltel.inference.duration"
+METRIC_INFERENCE_CONFIDENCE: Final = "modeltel.inference.confidence"
+METRIC_INFERENCE_REJECTS: Final = "modeltel.inference.rejects"
+METRIC_INFERENCE_ENTROPY: Final = "modeltel.inference.entropy"
+METRIC_EXPORT_DROPPED: Final = "modeltel.export.dropped"
+
+UNIT_SECONDS: Final = "s"
+UNIT_ONE: Final = "1"
+UNIT_REQUESTS: Final = "{request}"
+UNIT_PREDICTIONS: Final = "{prediction}"
+UNIT_SPANS: Final = "{span}"
+UNIT_TOKENS: Final = "{token}"
+
+# --- bucket boundaries ----------------------------------------------------------------------------
+DURATION_BUCKETS_S: Final[tuple[float, ...]] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+)
+"""Run/iteration/inference durations: sub-millisecond tasks up to hour-long runs."""
+
+CONFIDENCE_BUCKETS: Final[tuple[float, ...]] = tuple(round(0.05 * i, 2) for i in range(1, 20))
+"""0.05 … 0.95: confidence is a probability."""
+
+ENTROPY_BUCKETS: Final[tuple[float, ...]] = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
+"""Nats; a 100-class uniform prediction is ~4.6 nats."""
+
+LOSS_BUCKETS: Final[tuple[float, ...]] = tuple(10.0**e for e in range(-6, 7))
+"""Losses span orders of magnitude: decades from 1e-6 to 1e6."""
+
+GEN_AI_DURATION_BUCKETS_S: Final[tuple[float, ...]] = tuple(0.01 * 2**i for i in range(14))
+"""Semantic-convention advice for gen_ai.client.operation.duration: 0.01 … 81.92 s, doubling."""
+
+GEN_AI_TOKEN_BUCKETS: Final[tuple[float, ...]] = tuple(float(4**i) for i in range(14))
+"""Semantic-convention advice for gen_ai.client.token.usage: 1 … 67108864, ×4."""
+
+__all__ = [
+    "ERROR_TYPE",
+    "GEN_AI_CLIENT_OPERATION_DURATION",
+    "GEN_AI_CLIENT_TOKEN_USAGE",
+    "GEN_AI_OPERATION_NAME",
+    "GEN_AI_PROVIDER_NAME",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_RESPONSE_MODEL",
+    "GEN_AI_TOKEN_TYPE",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
+]
