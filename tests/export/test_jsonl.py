@@ -1,0 +1,91 @@
+"""The JSONL exporters: entry points, per-process files, and write errors that never reach the app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otlp_files import base_env, jsonl_files, spans
+
+from modeltel.config import load_settings
+from modeltel.export.jsonl import JsonlSpanExporter
+
+
+def test_stock_sdk_configurator_finds_jsonl_by_entry_point(tmp_path: Path) -> None:
+    code = """
+    from opentelemetry import trace, metrics
+    from opentelemetry.sdk._configuration import _initialize_components
+    _initialize_components(trace_exporter_names=["jsonl"], metric_exporter_names=["jsonl"])
+    with trace.get_tracer("t").start_as_current_span("via-entry-point"): pass
+    metrics.get_meter("t").create_counter("c").add(1)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=base_env(tmp_path, OTEL_SERVICE_NAME="ep"),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [s.name for s, _, _ in spans(tmp_path)] == ["via-entry-point"]
+    assert jsonl_files(tmp_path, "metrics")[0].name.startswith("ep-")
+
+
+def _finished_spans(n: int) -> list:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc/with space"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    for i in range(n):
+        with provider.get_tracer("t").start_as_current_span(f"s{i}"):
+            pass
+    return list(memory.get_finished_spans())
+
+
+def test_one_line_per_batch_and_file_name_is_safe(tmp_path: Path) -> None:
+    exporter = JsonlSpanExporter(load_settings({}, data_dir=tmp_path))
+    assert exporter.export(_finished_spans(3)) is SpanExportResult.SUCCESS
+    assert exporter.export(_finished_spans(2)) is SpanExportResult.SUCCESS
+    (path,) = jsonl_files(tmp_path, "traces")
+    assert path.name.startswith(f"svc_with_space-{os.getpid()}-")
+    assert len(path.read_text().splitlines()) == 2
+    assert len(spans(tmp_path)) == 5
+
+
+def test_write_errors_warn_once_drop_and_never_raise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = tmp_path / "data"
+    exporter = JsonlSpanExporter(load_settings({}, data_dir=data))
+    assert exporter.export(_finished_spans(1)) is SpanExportResult.SUCCESS
+    (path,) = jsonl_files(data, "traces")
+    exporter.file.close()
+    # The date directory is replaced by a plain file mid-run: every open now fails (even as root).
+    for leftover in path.parent.iterdir():
+        leftover.unlink()
+    path.parent.rmdir()
+    path.parent.write_text("")
+    with caplog.at_level(logging.WARNING):
+        results = [exporter.export(_finished_spans(2)) for _ in range(3)]
+    assert results == [SpanExportResult.FAILURE] * 3
+    warnings = [r for r in caplog.records if "cannot write" in r.getMessage()]
+    assert len(warnings) == 1 and str(data) in warnings[0].getMessage()
+    assert exporter.errors.dropped == 6
+
+
+def test_symlinked_file_is_not_followed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    outside = tmp_path / "outside.txt"
+    outside.write_text("untouched\n")
+    exporter = JsonlSpanExporter(load_settings({}, data_dir=data))
+    exporter.export(_finished_spans(1))
+    (path,) = jsonl_files(data, "traces")
+    exporter.file.close()
+    path.unlink()
+    path.symlink_to(outside)
+    exporter.file.path = None
+    assert exporter.export(_finished_spans(1)) in (SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
+    assert outside.read_text() == "untouched\n"
