@@ -50,7 +50,11 @@ def test_http_generic_endpoint_gets_the_signal_path_and_specific_is_kept() -> No
 
 def test_explicit_exporters_jsonl_opt_out_and_none() -> None:
     s = load({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "prometheus,otlp"})
-    assert s.traces_exporters == ("console", "jsonl") and s.metrics_exporters == ("prometheus", "otlp", "jsonl")
+    assert s.traces_exporters == ("console", "jsonl") and s.metrics_exporters == (
+        "prometheus",
+        "otlp",
+        "jsonl",
+    )
     s = load({"OTEL_TRACES_EXPORTER": "none", "MODELTEL_JSONL": "false"})
     assert s.traces_exporters == () and s.metrics_exporters == ()
     assert load({"OTEL_TRACES_EXPORTER": "none"}).traces_exporters == ()
@@ -65,7 +69,12 @@ def test_disabled(env: dict[str, str], disabled: bool) -> None:
 
 
 def test_headers_are_parsed_and_kept_secret() -> None:
-    s = load({"OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t%3D,X-Team=a b", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-team=t"})
+    s = load(
+        {
+            "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t%3D,X-Team=a b",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-team=t",
+        }
+    )
     assert s.otlp["traces"].header_values() == {"api-key": "s3cr3t=", "x-team": "t"}
     assert s.otlp["metrics"].header_values() == {"api-key": "s3cr3t=", "x-team": "a b"}
     assert "s3cr3t" not in repr(s) and "s3cr3t" not in s.model_dump_json()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from otlp_files import attrs, base_env, jsonl_files, metric_requests, spans, summaries
 
 APP = """
@@ -28,7 +29,10 @@ metrics.get_meter("t").create_counter("done").add({n})
 def run_py(data: Path, code: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=base_env(data, **env), capture_output=True, text=True, timeout=timeout,
+        env=base_env(data, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -56,12 +60,20 @@ def test_nothing_finished_is_lost_on_any_exit(tmp_path: Path, tail: str, code: i
     assert len(set(ids)) == 700
     (summary,) = summaries(tmp_path)
     assert summary["span_count"] == 700
-    points = [m for r in metric_requests(tmp_path) for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+    points = [
+        m
+        for r in metric_requests(tmp_path)
+        for rm in r.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    ]
     assert [p.sum.data_points[0].as_int for p in points if p.name == "done"][-1] == 700
 
 
 def test_configure_is_idempotent_and_thread_safe(tmp_path: Path) -> None:
-    code = APP.format(n=1) + """
+    code = (
+        APP.format(n=1)
+        + """
 results = []
 threads = [threading.Thread(target=lambda: results.append(modeltel.configure())) for _ in range(16)]
 [t.start() for t in threads]; [t.join() for t in threads]
@@ -70,6 +82,7 @@ assert handle.force_flush() is True
 handle.shutdown(); handle.shutdown()
 print(len(trace.get_tracer_provider()._active_span_processor._span_processors))
 """
+    )
     result = run_py(tmp_path, code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"  # one JSONL processor, not sixteen
@@ -103,15 +116,23 @@ handle.shutdown()
     assert result.returncode == 0, result.stderr
     ((span, resource, _),) = spans(tmp_path)
     assert span.name == "shared" and attrs(resource.attributes)["service.name"] == "theirs"
-    assert any(m.name == "c" for r in metric_requests(tmp_path) for rm in r.resource_metrics
-               for sm in rm.scope_metrics for m in sm.metrics)
+    assert any(
+        m.name == "c"
+        for r in metric_requests(tmp_path)
+        for rm in r.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    )
 
 
 @pytest.mark.parametrize("env", [{"MODELTEL_ENABLED": "false"}, {"OTEL_SDK_DISABLED": "true"}])
 def test_disabled_means_no_file_no_thread_no_provider(tmp_path: Path, env: dict[str, str]) -> None:
-    code = APP.format(n=5) + """
+    code = (
+        APP.format(n=5)
+        + """
 print(handle.enabled, threading.active_count(), type(trace.get_tracer_provider()).__name__)
 """
+    )
     result = run_py(tmp_path / "d", code, **env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "1", "ProxyTracerProvider"]
@@ -119,8 +140,12 @@ print(handle.enabled, threading.active_count(), type(trace.get_tracer_provider()
 
 
 def test_bad_variable_inside_an_app_warns_once_and_the_app_runs(tmp_path: Path) -> None:
-    result = run_py(tmp_path, APP.format(n=2) + "print('app ran')", OTEL_METRIC_EXPORT_INTERVAL="soon",
-                    OTEL_TRACES_EXPORTER="jsonl,nosuch")
+    result = run_py(
+        tmp_path,
+        APP.format(n=2) + "print('app ran')",
+        OTEL_METRIC_EXPORT_INTERVAL="soon",
+        OTEL_TRACES_EXPORTER="jsonl,nosuch",
+    )
     assert result.returncode == 0 and result.stdout.strip() == "app ran"
     assert result.stderr.count("OTEL_METRIC_EXPORT_INTERVAL='soon'") == 1
     assert result.stderr.count("'nosuch'") == 1
@@ -131,7 +156,11 @@ def test_unwritable_data_dir_inside_an_app_falls_back_with_one_warning(tmp_path:
     blocker = tmp_path / "blocker"
     blocker.write_text("")
     result = subprocess.run(
-        [sys.executable, "-c", APP.format(n=1)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", APP.format(n=1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env=base_env(blocker / "data"),
     )
     assert result.returncode == 0, result.stderr
@@ -140,7 +169,9 @@ def test_unwritable_data_dir_inside_an_app_falls_back_with_one_warning(tmp_path:
 
 
 def test_os_fork_child_writes_its_own_file_without_duplicates(tmp_path: Path) -> None:
-    code = APP.format(n=3) + """
+    code = (
+        APP.format(n=3)
+        + """
 with tracer.start_as_current_span("parent-before-fork"): pass
 pid = os.fork()
 if pid == 0:
@@ -151,6 +182,7 @@ _, status = os.waitpid(pid, 0)
 assert os.waitstatus_to_exitcode(status) == 0
 with tracer.start_as_current_span("parent-after-fork"): pass
 """
+    )
     result = run_py(tmp_path, code, OTEL_BSP_SCHEDULE_DELAY="600000")
     assert result.returncode == 0, result.stderr
     files = jsonl_files(tmp_path, "traces")
@@ -163,7 +195,8 @@ with tracer.start_as_current_span("parent-after-fork"): pass
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_multiprocessing_children_flush_before_exit(tmp_path: Path, method: str) -> None:
     script = tmp_path / "mp_app.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import multiprocessing as mp
         import modeltel
         from opentelemetry import trace
@@ -184,10 +217,14 @@ def test_multiprocessing_children_flush_before_exit(tmp_path: Path, method: str)
             procs = [ctx.Process(target=work, args=(50,)) for _ in range(3)]
             [p.start() for p in procs]; [p.join(30) for p in procs]
             assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    """))
+    """)
+    )
     result = subprocess.run(
-        [sys.executable, str(script)], env=base_env(tmp_path / "d", OTEL_BSP_SCHEDULE_DELAY="600000"),
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, str(script)],
+        env=base_env(tmp_path / "d", OTEL_BSP_SCHEDULE_DELAY="600000"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     names = span_names(tmp_path / "d")

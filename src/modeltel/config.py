@@ -300,7 +300,9 @@ def _otlp_signal(reader: _Reader, signal: Signal) -> OtlpSignalSettings:
             headers.update(_parse_headers(reader, name, value))
     timeout_ms = reader.integer("OTEL_EXPORTER_OTLP_TIMEOUT", 10000)
     timeout_ms = reader.integer(f"OTEL_EXPORTER_OTLP_{upper}_TIMEOUT", timeout_ms)
-    return OtlpSignalSettings(endpoint=endpoint, protocol=protocol, headers=headers, timeout_s=timeout_ms / 1e3)
+    return OtlpSignalSettings(
+        endpoint=endpoint, protocol=protocol, headers=headers, timeout_s=timeout_ms / 1e3
+    )
 
 
 def _parse_sampler(reader: _Reader) -> tuple[str, float | None]:
@@ -311,7 +313,9 @@ def _parse_sampler(reader: _Reader) -> tuple[str, float | None]:
             sampler = name.lower()
         else:
             choices = ", ".join(sorted(_KNOWN_SAMPLERS))
-            reader.problem("OTEL_TRACES_SAMPLER", name, f"unknown sampler (known: {choices}); using {sampler}")
+            reader.problem(
+                "OTEL_TRACES_SAMPLER", name, f"unknown sampler (known: {choices}); using {sampler}"
+            )
     arg: float | None = None
     raw_arg = reader.raw("OTEL_TRACES_SAMPLER_ARG")
     if raw_arg is not None and sampler.endswith("traceidratio"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
 from modeltel.config import select_modeltel_configurator
@@ -27,7 +27,7 @@ class ModeltelDistro(BaseDistro):  # type: ignore[misc]
         select_modeltel_configurator()
 
 
-class ModeltelConfigurator(_BaseConfigurator):  # type: ignore[misc]
+class ModeltelConfigurator(_BaseConfigurator):
     """Builds providers through :func:`modeltel.configure` (lenient: bad vars warn, app runs)."""
 
     def _configure(self, **kwargs: Any) -> None:

@@ -175,8 +175,9 @@ class Handle:
             if self.owns_providers:
                 _quietly(self.meter_provider.shutdown)
             else:
+                provider = self.meter_provider
                 for reader in self.metric_readers:
-                    _quietly(lambda r=reader: self.meter_provider.remove_metric_reader(r))  # type: ignore[union-attr]
+                    _quietly(lambda r=reader: provider.remove_metric_reader(r))
         if self.logger_provider is not None:
             _quietly(self.logger_provider.shutdown)
 
@@ -234,7 +235,9 @@ def build(settings: Settings) -> Handle:
     existing_tracer = trace.get_tracer_provider()
     if isinstance(existing_tracer, TracerProvider):
         handle.tracer_provider = existing_tracer
-        processors = [_batch(settings, JsonlSpanExporter(settings))] if settings.jsonl else []
+        processors: list[SpanProcessor] = (
+            [_batch(settings, JsonlSpanExporter(settings))] if settings.jsonl else []
+        )
     else:
         handle.owns_providers = True
         handle.tracer_provider = TracerProvider(

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from otlp_files import BIN, base_env
 
 CASES = [
@@ -19,8 +20,12 @@ CASES = [
 
 def _modeltel(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "modeltel"), *args], env=base_env(tmp_path / "d", **env),
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [str(BIN / "modeltel"), *args],
+        env=base_env(tmp_path / "d", **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
 
 
@@ -40,7 +45,11 @@ def test_unwritable_data_dir_exits_2(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     for command in (["doctor"], ["run", "--", "true"]):
         result = _modeltel(tmp_path, {"MODELTEL_DATA_DIR": str(tmp_path / "f" / "x")}, *command)
-        assert result.returncode == 2 and "MODELTEL_DATA_DIR" in result.stderr and str(tmp_path / "f") in result.stderr
+        assert (
+            result.returncode == 2
+            and "MODELTEL_DATA_DIR" in result.stderr
+            and str(tmp_path / "f") in result.stderr
+        )
 
 
 def test_run_data_dir_flag_is_checked_too(tmp_path: Path) -> None:
@@ -50,7 +59,10 @@ def test_run_data_dir_flag_is_checked_too(tmp_path: Path) -> None:
 
 
 def test_doctor_reports_sources_and_never_header_values(tmp_path: Path) -> None:
-    env = {"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20topsecret", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}
+    env = {
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20topsecret",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+    }
     result = _modeltel(tmp_path, env, "doctor", "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
 from otlp_files import (
     BIN,
     EXAMPLE_APP,
@@ -119,14 +120,17 @@ def test_opentelemetry_instrument_uses_modeltel_entry_points(tmp_path: Path) -> 
     )
     result = subprocess.run(
         [str(BIN / "opentelemetry-instrument"), sys.executable, str(EXAMPLE_APP)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     _check_trace_file(data, "sweep")
     _check_metric_file(data, "sweep")
     assert '"name": "sweep"' in result.stdout  # the console exporter ran too
     # modeltel's configurator built the providers: its run id is on the resource.
-    (span, resource, _), *_ = spans(data)
+    (_span, resource, _), *_ = spans(data)
     assert attrs(resource.attributes)["modeltel.run.id"]
 
 

@@ -14,10 +14,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otlp_files import base_env, jsonl_files, spans
 
 from modeltel.config import load_settings
 from modeltel.export.jsonl import JsonlSpanExporter
+from otlp_files import base_env, jsonl_files, spans
 
 
 def test_stock_sdk_configurator_finds_jsonl_by_entry_point(tmp_path: Path) -> None:
@@ -29,8 +29,11 @@ def test_stock_sdk_configurator_finds_jsonl_by_entry_point(tmp_path: Path) -> No
     metrics.get_meter("t").create_counter("c").add(1)
     """
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=base_env(tmp_path, OTEL_SERVICE_NAME="ep"),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=base_env(tmp_path, OTEL_SERVICE_NAME="ep"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert [s.name for s, _, _ in spans(tmp_path)] == ["via-entry-point"]
@@ -57,7 +60,9 @@ def test_one_line_per_batch_and_file_name_is_safe(tmp_path: Path) -> None:
     assert len(spans(tmp_path)) == 5
 
 
-def test_write_errors_warn_once_drop_and_never_raise(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_write_errors_warn_once_drop_and_never_raise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = tmp_path / "data"
     exporter = JsonlSpanExporter(load_settings({}, data_dir=data))
     assert exporter.export(_finished_spans(1)) is SpanExportResult.SUCCESS

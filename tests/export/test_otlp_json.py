@@ -20,12 +20,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
-from otlp_files import hex_to_base64
 
 from modeltel.export.otlp_json import encode_metrics, encode_spans
+from otlp_files import hex_to_base64
 
 
-def _provider(resource: Resource, limits: SpanLimits | None = None) -> tuple[TracerProvider, InMemorySpanExporter]:
+def _provider(
+    resource: Resource, limits: SpanLimits | None = None
+) -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=resource, span_limits=limits)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -38,7 +40,9 @@ def _decode(line: str) -> ExportTraceServiceRequest:
 
 
 def _rich_spans() -> list:
-    resource = Resource.create({"service.name": "oracle", "deploy.region": "eu", "cores": 2}, "https://schema/1")
+    resource = Resource.create(
+        {"service.name": "oracle", "deploy.region": "eu", "cores": 2}, "https://schema/1"
+    )
     provider, exporter = _provider(resource, SpanLimits(max_attributes=8, max_events=2, max_links=1))
     tracer = provider.get_tracer("oracle.scope", "9.9", schema_url="https://scope/1", attributes={"a": 1})
     other = provider.get_tracer("other.scope")
@@ -50,7 +54,8 @@ def _rich_spans() -> list:
         trace_state=TraceState([("vendor", "v1"), ("x", "y")]),
     )
     with tracer.start_as_current_span(
-        "root ✓ \"quoted\" \\ \n", context=trace.set_span_in_context(NonRecordingSpan(remote)),
+        'root ✓ "quoted" \\ \n',
+        context=trace.set_span_in_context(NonRecordingSpan(remote)),
         kind=SpanKind.SERVER,
     ) as root:
         root.set_attributes(
@@ -123,7 +128,9 @@ def test_span_line_follows_otlp_json_rules() -> None:
     assert len(span["spanId"]) == 16
     assert isinstance(span["startTimeUnixNano"], str)
     assert isinstance(span["kind"], int)
-    root = next(s for ss in raw["resourceSpans"][0]["scopeSpans"] for s in ss["spans"] if s["name"].startswith("root"))
+    root = next(
+        s for ss in raw["resourceSpans"][0]["scopeSpans"] for s in ss["spans"] if s["name"].startswith("root")
+    )
     values = {a["key"]: a["value"] for a in root["attributes"]}
     assert values["i"] == {"intValue": str(-(2**63))}
     assert values["nan"] == {"doubleValue": "NaN"}

@@ -12,6 +12,7 @@ built with no arguments (they then read settings from the environment), which is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -56,10 +57,8 @@ def private_dir(path: Path) -> None:
         return
     if path.parent != path:
         private_dir(path.parent)
-    try:
+    with contextlib.suppress(FileExistsError):  # another process made it first
         path.mkdir(mode=0o700)
-    except FileExistsError:
-        pass  # another process made it first
 
 
 def append_line(path: Path, line: str) -> None:
@@ -242,4 +241,3 @@ class JsonlMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
         self.file.close()
-
