@@ -148,3 +148,11 @@ def test_unwritable_data_dir_is_named(tmp_path: Path) -> None:
 def test_overrides_win_and_sources_are_recorded() -> None:
     s = load({"OTEL_SERVICE_NAME": "env", "MODELTEL_JSONL": "true"}, service_name="code")
     assert s.service_name == "code" and s.sources["MODELTEL_JSONL"] == "MODELTEL_JSONL"
+
+
+def test_readme_documents_every_variable() -> None:
+    from modeltel.config import ENV_VARS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for var in ENV_VARS:
+        assert f"| `{var.name}` |" in readme, var.name

@@ -69,7 +69,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("OTEL_EXPORTER_OTLP_HEADERS", None, "`k=v,k2=v2`, URL-encoded; never written anywhere"),
     EnvVar("OTEL_EXPORTER_OTLP_TIMEOUT", "10000", "OTLP export timeout, milliseconds"),
     EnvVar("OTEL_TRACES_SAMPLER", "parentbased_always_on", "sampler name"),
-    EnvVar("OTEL_TRACES_SAMPLER_ARG", None, "ratio in [0, 1] for the *traceidratio samplers"),
+    EnvVar("OTEL_TRACES_SAMPLER_ARG", None, "ratio in [0, 1] for the `traceidratio` samplers"),
     EnvVar("OTEL_BSP_SCHEDULE_DELAY", "5000", "batch span processor delay, milliseconds"),
     EnvVar("OTEL_BSP_MAX_QUEUE_SIZE", "2048", "batch span processor queue size"),
     EnvVar("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512", "batch span processor batch size"),
