@@ -137,3 +137,86 @@ __all__ = [
     "GEN_AI_USAGE_INPUT_TOKENS",
     "GEN_AI_USAGE_OUTPUT_TOKENS",
 ]
+
+# --- domain layer: further names (issue 3) --------------------------------------------------------
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (  # noqa: E402
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GenAiOperationNameValues,
+    GenAiTokenTypeValues,
+)
+from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (  # noqa: E402
+    GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+)
+from opentelemetry.semconv.attributes.exception_attributes import (  # noqa: E402
+    EXCEPTION_MESSAGE,
+    EXCEPTION_TYPE,
+)
+
+EXCEPTION_EVENT: Final = "exception"
+"""Span event name the OTel exception convention uses; modeltel's carries type and cut message only."""
+
+GEN_AI_OPERATION_CHAT: Final = GenAiOperationNameValues.CHAT.value
+GEN_AI_TOKEN_TYPE_INPUT: Final = GenAiTokenTypeValues.INPUT.value
+GEN_AI_TOKEN_TYPE_OUTPUT: Final = GenAiTokenTypeValues.COMPLETION.value
+
+SPAN_CALIBRATION_EPOCH: Final = "calibration.epoch"
+SPAN_CALIBRATION_STEP: Final = "calibration.step"
+"""Training-style loops (``modeltel.callbacks``): one span per epoch and per step."""
+
+SIMULATION_PREFIX: Final = "modeltel.simulation."
+CALIBRATION_PREFIX: Final = "modeltel.calibration."
+INFERENCE_PREFIX: Final = "modeltel.inference."
+"""Keyword attributes and ``record(**numbers)`` keys become ``<prefix><key>`` on the domain's spans."""
+
+STATUS_OK: Final = "ok"
+STATUS_ERROR: Final = "error"
+"""Values of the ``*.status`` metric attributes."""
+
+WARNING: Final = "modeltel.warning"
+"""String array on a span: odd data the telemetry noticed (NaN losses, NaN probability rows, ...)."""
+
+INFERENCE_JOB_NAME: Final = "modeltel.inference.job"
+INFERENCE_REJECTS: Final = "modeltel.inference.rejects"
+INFERENCE_CLASS_NAMES: Final = "modeltel.inference.class.names"
+INFERENCE_CLASS_FRACTIONS: Final = "modeltel.inference.class.fractions"
+"""Predicted class distribution of a batch or job: parallel arrays, most frequent first."""
+INFERENCE_MISSING_COLUMNS: Final = "modeltel.inference.missing.columns"
+INFERENCE_MISSING_RATES: Final = "modeltel.inference.missing.rates"
+"""Feature missingness: parallel arrays of the columns with missing values, worst first."""
+INFERENCE_MISSING_MAX: Final = "modeltel.inference.missing.max"
+INFERENCE_GPU_UTILIZATION: Final = "modeltel.inference.gpu.utilization"
+INFERENCE_GPU_MEMORY_USED: Final = "modeltel.inference.gpu.memory_used_bytes"
+INFERENCE_GPU_POWER: Final = "modeltel.inference.gpu.power_w"
+INFERENCE_GPU_ENERGY: Final = "modeltel.inference.gpu.energy_j"
+"""GPU 0 as NVML reports it at the end of an inference; energy is the difference over the call."""
+
+CALIBRATION_DIRECTION: Final = "modeltel.calibration.direction"
+CALIBRATION_N_LOSSES: Final = "modeltel.calibration.n_losses"
+CALIBRATION_ITERATIONS: Final = "modeltel.calibration.iterations"
+CALIBRATION_ITERATIONS_TO_BEST: Final = "modeltel.calibration.iterations_to_best"
+CALIBRATION_TRAJECTORY_ITERATION: Final = "modeltel.calibration.trajectory.iteration"
+CALIBRATION_TRAJECTORY_BEST_LOSS: Final = "modeltel.calibration.trajectory.best_loss"
+"""Best-loss trajectory on the job span: parallel arrays, one point per improvement."""
+CALIBRATION_TRIAL_STATE: Final = "modeltel.calibration.trial_state"
+CALIBRATION_PARAM_PREFIX: Final = "modeltel.calibration.param."
+CALIBRATION_EPOCH: Final = "modeltel.calibration.epoch"
+CALIBRATION_STEP: Final = "modeltel.calibration.step"
+
+METRIC_INFERENCE_PREDICTIONS: Final = "modeltel.inference.predictions"
+"""Counter of predictions (rows), so ``rejects / predictions`` is a reject rate in any backend."""
+
+GEN_AI_TTFT_BUCKETS_S: Final[tuple[float, ...]] = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+"""Time to first chunk: millisecond resolution below 0.1 s, up to 10 s."""
+
+__all__ += [
+    "EXCEPTION_MESSAGE",
+    "EXCEPTION_TYPE",
+    "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
+    "GEN_AI_INPUT_MESSAGES",
+    "GEN_AI_OUTPUT_MESSAGES",
+    "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from otlp_files import run_under_modeltel, spans
 
 from .backends import PhoenixServer, RotelAgent, RotelMetricsSink, latest_points

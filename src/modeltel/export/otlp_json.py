@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from opentelemetry.trace import SpanContext
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 """C-accelerated JSON string quoting; non-ASCII stays raw and the line is written as UTF-8."""
 
+_isfinite = math.isfinite
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
 _KEY_CACHE_LIMIT = 4096
@@ -85,11 +87,36 @@ def encode_value(value: Any) -> str:
     return '"stringValue":' + _quote(str(value))
 
 
+def _items(attributes: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``attributes.items()``, straight from the plain dict inside the SDK's ``BoundedAttributes``.
+
+    ``BoundedAttributes.items()`` walks the pure-Python ``Mapping`` ABC (a generator step and a
+    ``__getitem__`` per key): that was half the cost of encoding a span (bench/overhead.py).
+    """
+    inner = getattr(attributes, "_dict", None)
+    return (inner if type(inner) is dict else attributes).items()
+
+
 def encode_attributes(attributes: Mapping[str, Any] | None) -> str:
     """A JSON array of ``KeyValue`` for ``attributes``."""
     if not attributes:
         return "[]"
-    return "[" + ",".join(_prefix(k) + encode_value(v) + "}}" for k, v in attributes.items()) + "]"
+    out = []
+    for key, value in _items(attributes):
+        prefix = _key_prefix.get(key) or _prefix(key)
+        kind = type(value)
+        # The common types inline; everything else (and the edge cases of float) via encode_value.
+        if kind is str:
+            out.append(f"{prefix}\"stringValue\":{_quote(value)}}}}}")
+        elif kind is int:
+            out.append(f'{prefix}"intValue":"{value}"}}}}')
+        elif kind is float and _isfinite(value):
+            out.append(f'{prefix}"doubleValue":{value!r}}}}}')
+        elif kind is bool:
+            out.append(prefix + ('"boolValue":true}}' if value else '"boolValue":false}}'))
+        else:
+            out.append(prefix + encode_value(value) + "}}")
+    return "[" + ",".join(out) + "]"
 
 
 def _flags(parent: SpanContext | None) -> int:
@@ -109,44 +136,95 @@ def _dropped(dropped: int) -> str:
     return f',"droppedAttributesCount":{dropped}' if dropped else ""
 
 
+def _dropped_of(container: Any) -> int:
+    """What ``ReadableSpan.dropped_*`` returns: the SDK's bounded containers count their drops."""
+    dropped = getattr(container, "dropped", 0)
+    return dropped if type(dropped) is int else 0
+
+
+_NAME_CACHE_LIMIT = 4096
+_quoted_names: dict[str, str] = {}
+
+_FIELDS = operator.attrgetter(
+    "_context", "_parent", "_name", "_kind", "_start_time", "_end_time",
+    "_attributes", "_events", "_links", "_status",
+)  # fmt: skip
+"""The private fields behind ``ReadableSpan``'s properties, read in one C call.
+
+The properties cost ~3 µs per span (``events`` and ``links`` copy into new tuples on every call,
+``attributes`` wraps a ``MappingProxyType``); the fields are what they return. Used only for the
+exact SDK class, whose properties are plain reads of these fields; anything else (a subclass, a
+wrapper, an SDK that renamed them) goes through the public properties.
+"""
+
+
+def _public_fields(span: ReadableSpan) -> tuple[Any, ...]:
+    return (
+        span.context, span.parent, span.name, span.kind, span.start_time, span.end_time,
+        span.attributes, span.events, span.links, span.status,
+    )  # fmt: skip
+
+
+def span_fields(span: ReadableSpan) -> tuple[Any, ...]:
+    """``(context, parent, name, kind, start_time, end_time, attributes, events, links, status)``.
+
+    ``attributes``/``events``/``links`` may be the SDK's bounded containers (with ``dropped``);
+    read them with :func:`_items` / iteration and :func:`_dropped_of`.
+    """
+    global _private_ok
+    if _private_ok and type(span) is ReadableSpan:
+        try:
+            return _FIELDS(span)  # type: ignore[no-any-return]
+        except AttributeError:
+            _private_ok = False
+    return _public_fields(span)
+
+
+_private_ok = True
+
+
 def encode_span(span: ReadableSpan) -> str:
     """One OTLP/JSON ``Span`` object."""
-    context = span.context
-    parent = span.parent
+    context, parent, name, kind, start, end, attributes, events, links, status = span_fields(span)
+    quoted = _quoted_names.get(name)
+    if quoted is None:
+        quoted = _quote(name)
+        if len(_quoted_names) < _NAME_CACHE_LIMIT:
+            _quoted_names[name] = quoted
+    parent_id = f'"parentSpanId":"{parent.span_id:016x}",' if parent is not None else ""
     out = [
-        f'{{"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}",',
-        _trace_state(context),
-        f'"parentSpanId":"{parent.span_id:016x}",' if parent is not None else "",
-        '"name":',
-        _quote(span.name),
-        f',"kind":{span.kind.value + 1},"startTimeUnixNano":"{span.start_time}"',
-        f',"endTimeUnixNano":"{span.end_time}","attributes":',
-        encode_attributes(span.attributes),
-        _dropped(span.dropped_attributes),
+        f'{{"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}",'
+        f"{_trace_state(context)}{parent_id}"
+        f'"name":{quoted},"kind":{kind._value_ + 1},"startTimeUnixNano":"{start}"'
+        f',"endTimeUnixNano":"{end}","attributes":{encode_attributes(attributes)}'
+        f"{_dropped(_dropped_of(attributes))}"
     ]
-    if span.events:
-        events = ",".join(
+    if events:
+        encoded = ",".join(
             f'{{"timeUnixNano":"{e.timestamp}","name":{_quote(e.name)},"attributes":'
             f"{encode_attributes(e.attributes)}{_dropped(e.dropped_attributes)}}}"
-            for e in span.events
+            for e in events
         )
-        out.append(f',"events":[{events}]')
-        if span.dropped_events:
-            out.append(f',"droppedEventsCount":{span.dropped_events}')
-    if span.links:
-        links = ",".join(
+        out.append(f',"events":[{encoded}]')
+    dropped_events = _dropped_of(events)
+    if dropped_events:
+        out.append(f',"droppedEventsCount":{dropped_events}')
+    if links:
+        encoded = ",".join(
             f'{{"traceId":"{link.context.trace_id:032x}","spanId":"{link.context.span_id:016x}",'
             f"{_trace_state(link.context)}"
             f'"attributes":{encode_attributes(link.attributes)}{_dropped(link.dropped_attributes)}'
             f',"flags":{_flags(link.context)}}}'
-            for link in span.links
+            for link in links
         )
-        out.append(f',"links":[{links}]')
-        if span.dropped_links:
-            out.append(f',"droppedLinksCount":{span.dropped_links}')
-    status = span.status
-    message = ',"message":' + _quote(status.description) if status.description else ""
-    out.append(f',"status":{{"code":{status.status_code.value}{message}}},"flags":{_flags(parent)}}}')
+        out.append(f',"links":[{encoded}]')
+    dropped_links = _dropped_of(links)
+    if dropped_links:
+        out.append(f',"droppedLinksCount":{dropped_links}')
+    description = status.description
+    message = ',"message":' + _quote(description) if description else ""
+    flags = _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE
+    out.append(f',"status":{{"code":{status.status_code._value_}{message}}},"flags":{flags}}}')
     return "".join(out)
 
 
