@@ -450,3 +450,46 @@ def select_modeltel_configurator() -> None:
 def publish_run_id(run_id: str) -> None:
     """Export the run id so every child process joins the same logical run."""
     os.environ.setdefault("MODELTEL_RUN_ID", run_id)
+
+
+CONTEXT_CARRIER_VARS: tuple[EnvVar, ...] = (
+    EnvVar("TRACEPARENT", None, "W3C trace context of the launching span; a child process joins its trace"),
+    EnvVar("TRACESTATE", None, "W3C tracestate that goes with TRACEPARENT"),
+    EnvVar("BAGGAGE", None, "W3C baggage that goes with TRACEPARENT"),
+)
+"""The OpenTelemetry environment-variable context carrier (read by :func:`context_carrier`).
+
+Not settings: they say where in a trace this process starts, and modeltel sets them itself in the
+environment of the subprocesses it launches while a span is current.
+"""
+
+
+def context_carrier(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The propagation carrier the environment holds, with the lower-case keys propagators use."""
+    source = os.environ if environ is None else environ
+    found = {var.name.lower(): source.get(var.name, "").strip() for var in CONTEXT_CARRIER_VARS}
+    return {key: value for key, value in found.items() if value}
+
+
+def child_environment(
+    carrier: Mapping[str, str], run_id: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``base`` (default: this process's environment) with ``carrier`` as upper-case variables.
+
+    Stale carrier variables inherited from ``base`` are dropped first, so a tracestate never ends up
+    beside someone else's traceparent. ``MODELTEL_RUN_ID`` is added when missing, so the child
+    groups its traces with this run.
+    """
+    env = dict(os.environ if base is None else base)
+    for var in CONTEXT_CARRIER_VARS:
+        env.pop(var.name, None)
+    env.update({key.upper(): value for key, value in carrier.items()})
+    env.setdefault("MODELTEL_RUN_ID", run_id)
+    return env
+
+
+def disabled_instrumentations(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (``*`` means all), as the SDK reads them."""
+    source = os.environ if environ is None else environ
+    value = source.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
+    return frozenset(part.strip() for part in value.split(",") if part.strip())

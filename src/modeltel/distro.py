@@ -26,6 +26,16 @@ class ModeltelDistro(BaseDistro):  # type: ignore[misc]
     def _configure(self, **kwargs: Any) -> None:
         select_modeltel_configurator()
 
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        """Skip an instrumentor :func:`modeltel.configure` already turned on (threading).
+
+        The configurator runs before the instrumentors load; instrumenting twice would only print
+        the SDK's "already instrumented" warning on every start.
+        """
+        instrumentor = entry_point.load()()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(**kwargs)
+
 
 class ModeltelConfigurator(_BaseConfigurator):
     """Builds providers through :func:`modeltel.configure` (lenient: bad vars warn, app runs)."""

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 
 from modeltel import semconv
 from modeltel.config import Settings, Signal
+from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
 
 _logger = logging.getLogger(__name__)
@@ -248,6 +249,9 @@ def build(settings: Settings) -> Handle:
     for processor in processors:
         handle.tracer_provider.add_span_processor(processor)
     handle.span_processors = processors
+    jsonl_exporter = handle.jsonl_span_exporter
+    if jsonl_exporter is not None:  # one summaries.jsonl line per finished *.job span
+        handle.tracer_provider.add_span_processor(JobSummaries.attach(jsonl_exporter))
 
     existing_meter = metrics.get_meter_provider()
     if isinstance(existing_meter, MeterProvider):
@@ -266,7 +270,18 @@ def build(settings: Settings) -> Handle:
     if settings.logs_exporters and handle.owns_providers:
         handle.logger_provider = _logger_provider(settings, resource)
     _register_exit_hooks(handle)
+    _install_propagation(handle)
     return handle
+
+
+def _install_propagation(handle: Handle) -> None:
+    """Context into threads, processes and subprocesses (modeltel/propagation.py); never fatal."""
+    from modeltel.propagation import install
+
+    try:
+        install(handle)
+    except Exception:
+        _logger.exception("modeltel: could not install context propagation; workers start own traces")
 
 
 def _register_exit_hooks(handle: Handle) -> None:

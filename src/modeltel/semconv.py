@@ -220,3 +220,42 @@ __all__ += [
     "GEN_AI_OUTPUT_MESSAGES",
     "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
 ]
+
+# --- distributed execution ------------------------------------------------------------------------
+DASK_WORKER_ADDRESS: Final = "modeltel.dask.worker.address"
+"""On every span a Dask worker process starts: the worker's address (``tcp://127.0.0.1:40123``)."""
+
+# --- reading and exporting (modeltel show / stats / export, issue 4) ------------------------------
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_SYSTEM  # noqa: E402
+from opentelemetry.semconv.attributes.otel_attributes import (  # noqa: E402
+    OTEL_SCOPE_NAME,
+    OTEL_SCOPE_VERSION,
+    OTEL_STATUS_CODE,
+    OTEL_STATUS_DESCRIPTION,
+)
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME  # noqa: E402
+
+STATS_MODEL_KEYS: Final[tuple[str, ...]] = (
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    INFERENCE_MODEL,
+    SIMULATION_MODEL,
+)
+"""``modeltel stats --by model``: a span's model is the first of these it carries."""
+STATS_ENGINE_KEYS: Final[tuple[str, ...]] = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, INFERENCE_FRAMEWORK)
+"""``modeltel stats --by engine``: provider (``gen_ai.system`` before semconv 1.37), or framework."""
+
+JAEGER_SPAN_KIND: Final = "span.kind"
+JAEGER_ERROR: Final = "error"
+JAEGER_TRACE_STATE: Final = "w3c.tracestate"
+JAEGER_EVENT: Final = "event"
+"""Tag and log-field names Jaeger's OTLP translator uses for kind, error status, trace state, event name."""
+
+__all__ += [
+    "GEN_AI_SYSTEM",
+    "OTEL_SCOPE_NAME",
+    "OTEL_SCOPE_VERSION",
+    "OTEL_STATUS_CODE",
+    "OTEL_STATUS_DESCRIPTION",
+    "SERVICE_NAME",
+]

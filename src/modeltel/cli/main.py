@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modeltel.cli import doctor, run
+from modeltel.cli import demo, doctor, export, run, show, stats, timeline
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-COMMANDS = (run, doctor)
+COMMANDS = (run, demo, show, stats, export, timeline, doctor)
 """Each module offers ``register(subparsers)``, which sets ``func`` on its parser."""
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.metrics.export import (
     MetricExporter,
@@ -34,6 +35,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from modeltel.config import Settings, load_settings
 from modeltel.export.otlp_json import encode_metrics, encode_spans
 from modeltel.export.summary import SpanStats
+
+if TYPE_CHECKING:
+    from modeltel.export.jobs import JobSummaries
 
 _logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -69,6 +73,14 @@ def append_line(path: Path, line: str) -> None:
         _write_all(fd, (line + "\n").encode("utf-8", "backslashreplace"))
     finally:
         os.close(fd)
+
+
+def _write_line(fd: int, data: bytes) -> None:
+    """``data`` and a newline in one ``writev``: one append, without copying a ~300 KiB batch
+    (and holding it twice) to add one byte. A short write (full disk, signal) finishes with write."""
+    written = os.writev(fd, (data, b"\n"))
+    if written < len(data) + 1:
+        _write_all(fd, (data + b"\n")[written:])
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -115,10 +127,10 @@ class ProcessFile:
         return self._fd
 
     def write(self, line: str, service: str) -> None:
-        data = (line + "\n").encode("utf-8", "backslashreplace")
+        data = line.encode("utf-8", "backslashreplace")
         with self._lock:
             fd = self._fd if self._fd is not None and self._pid == os.getpid() else self._open(service)
-            _write_all(fd, data)
+            _write_line(fd, data)
 
     def close(self) -> None:
         with self._lock:
@@ -154,6 +166,8 @@ class JsonlSpanExporter(SpanExporter):
         self.stats = SpanStats()
         self.errors = _WriteErrors()
         self._service: str | None = self.settings.service_name
+        self.jobs: JobSummaries | None = None
+        """Set by :meth:`JobSummaries.attach`: per-job summary lines (export/jobs.py)."""
         self._started_ns = time.time_ns()
         self._pid = os.getpid()
         self._shutdown = False
@@ -180,6 +194,8 @@ class JsonlSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         finally:
             self.stats.add(spans)
+            if self.jobs is not None:
+                self.jobs.add(spans, self._service)
         return SpanExportResult.SUCCESS
 
     def write_summary(self) -> None:

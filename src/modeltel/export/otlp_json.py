@@ -18,14 +18,17 @@ import base64
 import json
 import math
 import operator
+from itertools import islice, repeat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
 """C-accelerated JSON string quoting; non-ASCII stays raw and the line is written as UTF-8."""
@@ -87,7 +90,7 @@ def encode_value(value: Any) -> str:
     return '"stringValue":' + _quote(str(value))
 
 
-def _items(attributes: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+def attribute_items(attributes: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """``attributes.items()``, straight from the plain dict inside the SDK's ``BoundedAttributes``.
 
     ``BoundedAttributes.items()`` walks the pure-Python ``Mapping`` ABC (a generator step and a
@@ -99,15 +102,15 @@ def _items(attributes: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
 
 def encode_attributes(attributes: Mapping[str, Any] | None) -> str:
     """A JSON array of ``KeyValue`` for ``attributes``."""
-    if not attributes:
+    if attributes is None:
         return "[]"
     out = []
-    for key, value in _items(attributes):
+    for key, value in attribute_items(attributes):
         prefix = _key_prefix.get(key) or _prefix(key)
         kind = type(value)
         # The common types inline; everything else (and the edge cases of float) via encode_value.
         if kind is str:
-            out.append(f"{prefix}\"stringValue\":{_quote(value)}}}}}")
+            out.append(f'{prefix}"stringValue":{_quote(value)}}}}}')
         elif kind is int:
             out.append(f'{prefix}"intValue":"{value}"}}}}')
         elif kind is float and _isfinite(value):
@@ -119,15 +122,126 @@ def encode_attributes(attributes: Mapping[str, Any] | None) -> str:
     return "[" + ",".join(out) + "]"
 
 
+# --- many attribute maps at once ---------------------------------------------------------------------
+# A batch holds hundreds of spans whose attributes mostly share their keys. Encoding them a column at
+# a time (one key across all maps that have the same keys) moves the per-value work from Python
+# bytecode into C loops (map over a C function, `%` formatting): ~1 µs instead of ~3 µs per span of
+# six attributes (bench/overhead.py), which matters because the export thread shares the GIL with
+# the application.
+
+_INNER_DICT = operator.attrgetter("_dict")
+_JSON_BOOL = {True: "true", False: "false"}
+_COLUMN_FORMATS: dict[type, tuple[str, str, Any]] = {
+    str: ('"stringValue":', "", _quote),
+    int: ('"intValue":"', '"', int.__repr__),
+    float: ('"doubleValue":', "", float.__repr__),
+    bool: ('"boolValue":', "", _JSON_BOOL.__getitem__),
+}
+"""Opening, closing and C converter of the ``AnyValue`` member per exact value type: a column of
+one such type is converted with ``map``. Mixed columns, other types and non-finite floats go
+through :func:`encode_value`."""
+_ANY_VALUE = ("", "", encode_value)
+
+
+def plain_dicts(maps: Sequence[Mapping[str, Any] | None]) -> Sequence[dict[str, Any]] | None:
+    """The plain dicts behind ``maps`` (the SDK's ``BoundedAttributes`` keep one), or None when
+    some map is anything else (None, a proxy, a dict subclass)."""
+    kinds = set(map(type, maps))
+    if kinds == {dict}:
+        return maps  # type: ignore[return-value]
+    if kinds == {BoundedAttributes}:
+        try:
+            dicts = list(map(_INNER_DICT, maps))
+        except AttributeError:  # an SDK that keeps its values elsewhere
+            return None
+        if set(map(type, dicts)) == {dict}:
+            return dicts
+    return None
+
+
+def columns(dicts: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[int] | None, list[tuple[Any, ...]]]]:
+    """``dicts`` grouped by their keys (in order): ``(keys, indices, value columns)`` per group.
+
+    ``indices`` are the positions in ``dicts`` of the group's members, None when every dict has
+    the same keys (the common case, found with one C-level count).
+    """
+    shapes = list(map(tuple, dicts))
+    if not shapes:
+        return []
+    if shapes.count(shapes[0]) == len(shapes):
+        return [(shapes[0], None, _value_columns(shapes[0], dicts))]
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, shape in enumerate(shapes):
+        members = groups.get(shape)
+        if members is None:
+            members = groups[shape] = []
+        members.append(index)
+    return [(shape, members, _value_columns(shape, [dicts[i] for i in members])) for shape, members in groups.items()]
+
+
+def _value_columns(keys: tuple[str, ...], dicts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    if not keys:
+        return []
+    if len(keys) == 1:
+        return [tuple(map(operator.itemgetter(keys[0]), dicts))]
+    return list(zip(*map(operator.itemgetter(*keys), dicts), strict=True))
+
+
+def _array_pieces(keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> list[Iterable[str]]:
+    """The ``KeyValue`` arrays of maps with these ``keys`` and value columns, as pieces whose
+    ``"".join`` row by row makes each array: constants repeat, values are converted columns."""
+    if not keys:
+        return [repeat("[]")]
+    pieces: list[Iterable[str]] = []
+    closing = "["
+    for key, column in zip(keys, values, strict=True):
+        kinds = set(map(type, column))
+        opening, close, convert = _COLUMN_FORMATS.get(kinds.pop(), _ANY_VALUE) if len(kinds) == 1 else _ANY_VALUE
+        if convert is float.__repr__ and not all(map(_isfinite, column)):
+            opening, close, convert = _ANY_VALUE
+        pieces.append(repeat(closing + _prefix(key) + opening))
+        pieces.append(map(convert, column))
+        closing = close + "}},"
+    pieces.append(repeat(closing[:-1] + "]"))
+    return pieces
+
+
+def _rows(pieces: list[Iterable[str]], size: int) -> list[str]:
+    """Join ``pieces`` (columns and repeated constants) row by row, in C: zip makes the rows."""
+    return list(islice(map("".join, zip(*pieces)), size))
+
+
+def attribute_pieces(maps: Sequence[Mapping[str, Any] | None]) -> list[Iterable[str]]:
+    """``encode_attributes(m)`` for each of ``maps``, as pieces for :func:`_rows`."""
+    dicts = plain_dicts(maps)
+    if dicts is None:
+        return [[encode_attributes(m) for m in maps]]
+    groups = columns(dicts)
+    if len(groups) == 1 and groups[0][1] is None:
+        keys, _, values = groups[0]
+        return _array_pieces(keys, values)
+    out = [""] * len(dicts)
+    for keys, members, values in groups:
+        assert members is not None
+        for index, text in zip(members, _rows(_array_pieces(keys, values), len(members)), strict=True):
+            out[index] = text
+    return [out]
+
+
+def encode_attribute_arrays(maps: Sequence[Mapping[str, Any] | None]) -> list[str]:
+    """``[encode_attributes(m) for m in maps]``, computed a column at a time."""
+    return _rows(attribute_pieces(maps), len(maps))
+
+
+# --- spans -------------------------------------------------------------------------------------------
 def _flags(parent: SpanContext | None) -> int:
     if parent is not None and parent.is_remote:
         return _HAS_IS_REMOTE | _IS_REMOTE
     return _HAS_IS_REMOTE
 
 
-def _trace_state(context: SpanContext) -> str:
-    state = context.trace_state
-    if not state:
+def _trace_state(state: TraceState | None) -> str:
+    if state is DEFAULT_TRACE_STATE or not state:
         return ""
     return '"traceState":' + _quote(state.to_header()) + ","
 
@@ -136,96 +250,185 @@ def _dropped(dropped: int) -> str:
     return f',"droppedAttributesCount":{dropped}' if dropped else ""
 
 
-def _dropped_of(container: Any) -> int:
-    """What ``ReadableSpan.dropped_*`` returns: the SDK's bounded containers count their drops."""
-    dropped = getattr(container, "dropped", 0)
-    return dropped if type(dropped) is int else 0
+def _hex(value: int, size: int) -> str:
+    return value.to_bytes(size, "big").hex()
 
-
-_NAME_CACHE_LIMIT = 4096
-_quoted_names: dict[str, str] = {}
 
 _FIELDS = operator.attrgetter(
     "_context", "_parent", "_name", "_kind", "_start_time", "_end_time",
     "_attributes", "_events", "_links", "_status",
+    "_attributes.dropped", "_events.dropped", "_links.dropped",
 )  # fmt: skip
-"""The private fields behind ``ReadableSpan``'s properties, read in one C call.
+"""The fields behind ``ReadableSpan``'s properties, read in one C call.
 
 The properties cost ~3 µs per span (``events`` and ``links`` copy into new tuples on every call,
-``attributes`` wraps a ``MappingProxyType``); the fields are what they return. Used only for the
-exact SDK class, whose properties are plain reads of these fields; anything else (a subclass, a
-wrapper, an SDK that renamed them) goes through the public properties.
+``attributes`` wraps a ``MappingProxyType``); in the SDK's own class they are plain reads of these
+fields, and the dropped counts are read from the bounded containers the SDK's spans always have.
+So the fields are read for that exact class only; anything else (a subclass, a wrapper, a span
+built by hand with plain containers, an SDK that renamed them) goes through the public properties.
 """
+_ATTRIBUTES = 6
 
 
 def _public_fields(span: ReadableSpan) -> tuple[Any, ...]:
     return (
         span.context, span.parent, span.name, span.kind, span.start_time, span.end_time,
         span.attributes, span.events, span.links, span.status,
+        span.dropped_attributes, span.dropped_events, span.dropped_links,
     )  # fmt: skip
 
 
-def span_fields(span: ReadableSpan) -> tuple[Any, ...]:
-    """``(context, parent, name, kind, start_time, end_time, attributes, events, links, status)``.
-
-    ``attributes``/``events``/``links`` may be the SDK's bounded containers (with ``dropped``);
-    read them with :func:`_items` / iteration and :func:`_dropped_of`.
-    """
-    global _private_ok
-    if _private_ok and type(span) is ReadableSpan:
+def span_fields(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
+    """``(context, parent, name, kind, start_time, end_time, attributes, events, links, status,
+    dropped_attributes, dropped_events, dropped_links)`` for each span."""
+    if set(map(type, spans)) == {ReadableSpan}:
         try:
-            return _FIELDS(span)  # type: ignore[no-any-return]
+            return list(map(_FIELDS, spans))
         except AttributeError:
-            _private_ok = False
-    return _public_fields(span)
+            pass
+    return list(map(_public_fields, spans))
 
 
-_private_ok = True
+_NAME_CACHE_LIMIT = 4096
+_quoted_names: dict[str, str] = {}
 
 
-def encode_span(span: ReadableSpan) -> str:
-    """One OTLP/JSON ``Span`` object."""
-    context, parent, name, kind, start, end, attributes, events, links, status = span_fields(span)
+def _event(event: Event) -> str:
+    return (
+        f'{{"timeUnixNano":"{event.timestamp}","name":{_quote(event.name)},"attributes":'
+        f"{encode_attributes(event.attributes)}{_dropped(event.dropped_attributes)}}}"
+    )
+
+
+def _link(link: Link) -> str:
+    context = link.context
+    return (
+        f'{{"traceId":"{_hex(context.trace_id, 16)}","spanId":"{_hex(context.span_id, 8)}",'
+        f'{_trace_state(context.trace_state)}"attributes":{encode_attributes(link.attributes)}'
+        f'{_dropped(link.dropped_attributes)},"flags":{_flags(context)}}}'
+    )
+
+
+def _encode_fields(fields: tuple[Any, ...], attributes_json: str) -> str:
+    """One ``Span`` object from :func:`span_fields` and its encoded attributes."""
+    context, parent, name, kind, start, end, _, events, links, status, *dropped = fields
+    trace_id, span_id, _, _, state, _ = context  # SpanContext is a 6-tuple; its properties index it
     quoted = _quoted_names.get(name)
     if quoted is None:
         quoted = _quote(name)
         if len(_quoted_names) < _NAME_CACHE_LIMIT:
             _quoted_names[name] = quoted
-    parent_id = f'"parentSpanId":"{parent.span_id:016x}",' if parent is not None else ""
-    out = [
-        f'{{"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}",'
-        f"{_trace_state(context)}{parent_id}"
-        f'"name":{quoted},"kind":{kind._value_ + 1},"startTimeUnixNano":"{start}"'
-        f',"endTimeUnixNano":"{end}","attributes":{encode_attributes(attributes)}'
-        f"{_dropped(_dropped_of(attributes))}"
-    ]
+    if parent is None:
+        parent_id, flags = "", _HAS_IS_REMOTE
+    else:
+        parent_id = f'"parentSpanId":"{parent.span_id.to_bytes(8, "big").hex()}",'
+        flags = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
+    dropped_attributes, dropped_events, dropped_links = dropped
+    tail = f',"droppedAttributesCount":{dropped_attributes}' if dropped_attributes else ""
     if events:
-        encoded = ",".join(
-            f'{{"timeUnixNano":"{e.timestamp}","name":{_quote(e.name)},"attributes":'
-            f"{encode_attributes(e.attributes)}{_dropped(e.dropped_attributes)}}}"
-            for e in events
-        )
-        out.append(f',"events":[{encoded}]')
-    dropped_events = _dropped_of(events)
+        tail += ',"events":[' + ",".join(map(_event, events)) + "]"
     if dropped_events:
-        out.append(f',"droppedEventsCount":{dropped_events}')
+        tail += f',"droppedEventsCount":{dropped_events}'
     if links:
-        encoded = ",".join(
-            f'{{"traceId":"{link.context.trace_id:032x}","spanId":"{link.context.span_id:016x}",'
-            f"{_trace_state(link.context)}"
-            f'"attributes":{encode_attributes(link.attributes)}{_dropped(link.dropped_attributes)}'
-            f',"flags":{_flags(link.context)}}}'
-            for link in links
-        )
-        out.append(f',"links":[{encoded}]')
-    dropped_links = _dropped_of(links)
+        tail += ',"links":[' + ",".join(map(_link, links)) + "]"
     if dropped_links:
-        out.append(f',"droppedLinksCount":{dropped_links}')
+        tail += f',"droppedLinksCount":{dropped_links}'
     description = status.description
     message = ',"message":' + _quote(description) if description else ""
-    flags = _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE
-    out.append(f',"status":{{"code":{status.status_code._value_}{message}}},"flags":{flags}}}')
-    return "".join(out)
+    return (
+        f'{{"traceId":"{trace_id.to_bytes(16, "big").hex()}","spanId":"{span_id.to_bytes(8, "big").hex()}",'
+        f'{_trace_state(state)}{parent_id}"name":{quoted},"kind":{kind._value_ + 1}'
+        f',"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":{attributes_json}{tail}'
+        f',"status":{{"code":{status.status_code._value_}{message}}},"flags":{flags}}}'
+    )
+
+
+def encode_span(span: ReadableSpan) -> str:
+    """One OTLP/JSON ``Span`` object."""
+    (fields,) = span_fields([span])
+    return _encode_fields(fields, encode_attributes(fields[_ATTRIBUTES]))
+
+
+_CONTEXT, _PARENT, _NAME, _KIND, _START, _END, _ATTRIBUTE_MAP, _STATUS = (
+    operator.itemgetter(i) for i in (0, 1, 2, 3, 4, 5, 6, 9)
+)
+_EXTRAS = operator.itemgetter(7, 8, 10, 11, 12)
+"""Events, links and the three dropped counts: a span with any of them takes the general path."""
+_TRACE_ID, _SPAN_ID, _IS_REMOTE_FIELD, _TRACE_STATE = (operator.itemgetter(i) for i in (0, 1, 2, 4))
+_VALUE = operator.attrgetter("_value_")
+_STATUS_CODE = operator.attrgetter("status_code")
+_DESCRIPTION = operator.attrgetter("description")
+_BYTES_16 = operator.methodcaller("to_bytes", 16, "big")
+_BYTES_8 = operator.methodcaller("to_bytes", 8, "big")
+_KIND_JSON = tuple(str(kind.value + 1) for kind in sorted(SpanKind, key=lambda kind: kind.value))
+_STATUS_JSON = tuple(str(code.value) for code in sorted(StatusCode, key=lambda code: code.value))
+
+
+def _parent_member(parent: SpanContext | None) -> str:
+    return "" if parent is None else f'"parentSpanId":"{parent.span_id.to_bytes(8, "big").hex()}",'
+
+
+def _plain_span_pieces(fields: list[tuple[Any, ...]]) -> list[Iterable[str]] | None:
+    """The spans' JSON objects as pieces for :func:`_rows`, when every span is plain (no events,
+    links, drops or status message: nearly all spans); None otherwise.
+
+    What :func:`_encode_fields` does per span, a column at a time: ~2x cheaper per span.
+    """
+    if any(map(any, map(_EXTRAS, fields))):
+        return None
+    statuses = list(map(_STATUS, fields))
+    starts = list(map(_START, fields))
+    ends = list(map(_END, fields))
+    if any(map(_DESCRIPTION, statuses)) or None in starts or None in ends:
+        return None
+    contexts = list(map(_CONTEXT, fields))
+    parents = list(map(_PARENT, fields))
+    states = list(map(_TRACE_STATE, contexts))
+    if states.count(DEFAULT_TRACE_STATE) == len(states):
+        trace_states: Iterable[str] = repeat("")
+    else:
+        trace_states = list(map(_trace_state, states))
+    roots = parents.count(None)
+    if roots == len(parents):
+        parent_ids: Iterable[str] = repeat("")
+        flags: Iterable[str] = repeat(str(_HAS_IS_REMOTE))
+    else:
+        parent_ids = list(map(_parent_member, parents))
+        remote = [parent is not None and parent.is_remote for parent in parents]
+        flags = repeat(str(_HAS_IS_REMOTE)) if not any(remote) else [str(_flags(p)) for p in parents]
+    return [
+        repeat('{"traceId":"'),
+        map(bytes.hex, map(_BYTES_16, map(_TRACE_ID, contexts))),
+        repeat('","spanId":"'),
+        map(bytes.hex, map(_BYTES_8, map(_SPAN_ID, contexts))),
+        repeat('",'),
+        trace_states,
+        parent_ids,
+        repeat('"name":'),
+        map(_quote, map(_NAME, fields)),
+        repeat(',"kind":'),
+        map(_KIND_JSON.__getitem__, map(_VALUE, map(_KIND, fields))),
+        repeat(',"startTimeUnixNano":"'),
+        map(int.__repr__, starts),
+        repeat('","endTimeUnixNano":"'),
+        map(int.__repr__, ends),
+        repeat('","attributes":'),
+        *attribute_pieces(list(map(_ATTRIBUTE_MAP, fields))),
+        repeat(',"status":{"code":'),
+        map(_STATUS_JSON.__getitem__, map(_VALUE, map(_STATUS_CODE, statuses))),
+        repeat('},"flags":'),
+        flags,
+        repeat("}"),
+    ]
+
+
+def _encode_span_list(spans: Sequence[ReadableSpan]) -> list[str]:
+    fields = span_fields(spans)
+    pieces = _plain_span_pieces(fields)
+    if pieces is not None:
+        return _rows(pieces, len(fields))
+    arrays = encode_attribute_arrays(list(map(_ATTRIBUTE_MAP, fields)))
+    return list(map(_encode_fields, fields, arrays))
 
 
 class _Cache:
@@ -268,28 +471,35 @@ _cache = _Cache()
 
 def encode_spans(spans: Iterable[ReadableSpan]) -> str:
     """One ``ExportTraceServiceRequest`` for ``spans``, grouped by resource then scope (no newline)."""
-    by_resource: dict[int, tuple[Resource, dict[int, tuple[InstrumentationScope | None, list[str]]]]] = {}
+    # Spans of one batch nearly always share one resource and one scope: check the last group first.
+    groups: dict[tuple[int, int], tuple[Resource, InstrumentationScope | None, list[ReadableSpan]]] = {}
+    last_resource: Resource | None = None
+    last_scope: InstrumentationScope | None = None
+    members: list[ReadableSpan] = []
     for span in spans:
-        resource = span.resource
-        scopes = by_resource.get(id(resource))
-        if scopes is None:
-            scopes = by_resource[id(resource)] = (resource, {})
-        scope = span.instrumentation_scope
-        group = scopes[1].get(id(scope))
-        if group is None:
-            group = scopes[1][id(scope)] = (scope, [])
-        group[1].append(encode_span(span))
-    resource_spans = []
-    for resource, scopes in by_resource.values():
-        scope_spans = ",".join(
-            "{" + _cache.scope(scope) + ',"spans":[' + ",".join(encoded) + "]}"
-            for scope, encoded in scopes.values()
-        )
+        resource, scope = span.resource, span.instrumentation_scope
+        if resource is not last_resource or scope is not last_scope:
+            group = groups.get((id(resource), id(scope)))
+            if group is None:
+                group = groups[(id(resource), id(scope))] = (resource, scope, [])
+            last_resource, last_scope, members = resource, scope, group[2]
+        members.append(span)
+    by_resource: dict[int, list[tuple[Resource, InstrumentationScope | None, list[ReadableSpan]]]] = {}
+    for group in groups.values():
+        by_resource.setdefault(id(group[0]), []).append(group)
+    # One list of parts and one join: the batch is ~300 KiB, and every `a + b` would copy all of it.
+    parts = ['{"resourceSpans":[']
+    for r, resource_groups in enumerate(by_resource.values()):
+        resource = resource_groups[0][0]
+        parts.append(("," if r else "") + '{"resource":' + _cache.resource(resource) + ',"scopeSpans":[')
+        for s, (_, scope, members) in enumerate(resource_groups):
+            parts.append(("," if s else "") + "{" + _cache.scope(scope) + ',"spans":[')
+            parts.append(",".join(_encode_span_list(members)))
+            parts.append("]}")
         schema = ',"schemaUrl":' + _quote(resource.schema_url) if resource.schema_url else ""
-        resource_spans.append(
-            '{"resource":' + _cache.resource(resource) + ',"scopeSpans":[' + scope_spans + "]" + schema + "}"
-        )
-    return '{"resourceSpans":[' + ",".join(resource_spans) + "]}"
+        parts.append("]" + schema + "}")
+    parts.append("]}")
+    return "".join(parts)
 
 
 def _hex_ids(node: Any) -> None:

@@ -8,19 +8,29 @@ most :data:`RESERVOIR_SIZE` durations per span name (exact below that, Algorithm
 from __future__ import annotations
 
 import math
+import operator
 import random
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
 
+from modeltel.export.otlp_json import attribute_items, columns, plain_dicts, span_fields
+
 SCHEMA_VERSION = 1
 RESERVOIR_SIZE = 65_536
 
+_ERROR = StatusCode.ERROR
+_NUMBER_TYPES = frozenset({int, float})
+"""Numeric attributes get stats; bool is not among them (``type(True) is bool``)."""
+_NAME, _START, _END, _ATTRIBUTES, _STATUS = (operator.itemgetter(i) for i in (2, 4, 5, 6, 9))
+_STATUS_CODE = operator.attrgetter("status_code")
+_NS_TO_S = (1e9).__rtruediv__
+"""``ns / 1e9`` as a C function, for ``map``."""
 
 class DurationStats(BaseModel):
     """Durations of the spans of one name, in seconds."""
@@ -45,6 +55,41 @@ class NumericStats(BaseModel):
     max: float
 
 
+class TrajectoryPoint(BaseModel):
+    """An iteration that improved the best loss, and the best loss after it."""
+
+    iteration: int
+    best_loss: float
+
+
+class CalibrationSummary(BaseModel):
+    """What a calibration job found and where its time went (ask / evaluate / tell, seconds)."""
+
+    direction: Literal["minimize", "maximize"] = "minimize"
+    iterations: int = 0
+    best_loss: float | None = None
+    iterations_to_best: int | None = None
+    trajectory: list[TrajectoryPoint] = Field(default_factory=list)
+    phase_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+class QualitySnapshot(BaseModel):
+    """An inference job's output quality over all its predictions (confidence, rejects, classes)."""
+
+    predictions: int = 0
+    confidence_mean: float | None = None
+    confidence_median: float | None = None
+    confidence_p5: float | None = None
+    confidence_p95: float | None = None
+    confidence_std: float | None = None
+    reject_rate: float | None = None
+    entropy_mean: float | None = None
+    class_distribution: dict[str, float] = Field(default_factory=dict)
+    """Fraction of predictions per class, most frequent first (at most 64 classes)."""
+    feature_missingness: dict[str, float] = Field(default_factory=dict)
+    """Fraction of missing values per feature column that had any, worst first (at most 64)."""
+
+
 class RunSummary(BaseModel):
     """What one process (kind ``process``) or one job recorded. ``schema_version`` guards readers."""
 
@@ -63,6 +108,10 @@ class RunSummary(BaseModel):
     span_count: int
     by_name: dict[str, DurationStats] = Field(default_factory=dict)
     numeric: dict[str, NumericStats] = Field(default_factory=dict)
+    calibration: CalibrationSummary | None = None
+    """Calibration jobs only."""
+    quality: QualitySnapshot | None = None
+    """Inference jobs only."""
 
 
 class _NameStats:
@@ -76,18 +125,20 @@ class _NameStats:
         self.max = float("-inf")
         self.reservoir = array("d")
 
-    def add(self, seconds: float, error: bool, rng: random.Random) -> None:
-        self.count += 1
-        self.errors += error
-        self.total += seconds
-        self.min = min(self.min, seconds)
-        self.max = max(self.max, seconds)
-        if len(self.reservoir) < RESERVOIR_SIZE:
-            self.reservoir.append(seconds)
-        else:
-            slot = rng.randrange(self.count)
+    def add_many(self, seconds: list[float], errors: int, rng: random.Random) -> None:
+        """What :meth:`add` gives for each of ``seconds`` in order, with the arithmetic in builtins."""
+        seen = self.count
+        self.count += len(seconds)
+        self.errors += errors
+        self.total = sum(seconds, self.total)
+        self.min = min(self.min, min(seconds))
+        self.max = max(self.max, max(seconds))
+        room = max(RESERVOIR_SIZE - len(self.reservoir), 0)
+        self.reservoir.extend(seconds[:room])
+        for index in range(room, len(seconds)):  # Algorithm R: one draw per value past the reservoir
+            slot = rng.randrange(seen + index + 1)
             if slot < RESERVOIR_SIZE:
-                self.reservoir[slot] = seconds
+                self.reservoir[slot] = seconds[index]
 
     def stats(self) -> DurationStats:
         ordered = sorted(self.reservoir)
@@ -112,16 +163,33 @@ class _Numeric:
         self.min = float("inf")
         self.max = float("-inf")
 
-    def add(self, value: float) -> None:
-        self.count += 1
-        self.sum += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+    def add_many(self, values: list[float]) -> None:
+        """What :meth:`add` gives for each finite one of ``values``; the others are skipped."""
+        try:
+            total = sum(values, self.sum)
+        except OverflowError:  # an int too large for a float
+            total = math.inf
+        if not math.isfinite(total):  # a NaN or an infinity among them (or an overflowing sum)
+            values = [value for value in values if _finite(value)]
+            if not values:
+                return
+            total = sum(values, self.sum)
+        self.count += len(values)
+        self.sum = total
+        self.min = min(self.min, min(values))
+        self.max = max(self.max, max(values))
 
     def stats(self) -> NumericStats:
         return NumericStats(
             count=self.count, sum=self.sum, mean=self.sum / self.count, min=self.min, max=self.max
         )
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -145,24 +213,60 @@ class SpanStats:
         self._rng = random.Random(0x5EED)
 
     def add(self, spans: Iterable[ReadableSpan]) -> None:
-        by_name, numeric, rng = self.by_name, self.numeric, self._rng
-        for span in spans:
-            start, end = span.start_time or 0, span.end_time or 0
-            error = span.status.status_code is StatusCode.ERROR
-            self.errors += error
-            if self.first_start is None or start < self.first_start:
-                self.first_start = start
-            stats = by_name.get(span.name)
-            if stats is None:
-                stats = by_name[span.name] = _NameStats()
-            stats.add((end - start) / 1e9, error, rng)
-            for key, value in (span.attributes or {}).items():
-                kind = type(value)
-                if (kind is float or kind is int) and math.isfinite(value):  # type: ignore[arg-type]
-                    acc = numeric.get(key)
-                    if acc is None:
-                        acc = numeric[key] = _Numeric()
-                    acc.add(value)  # type: ignore[arg-type]
+        """Fold a batch in, a column at a time: per name the durations, per key the numbers.
+
+        Runs on the export thread, which shares the GIL with the application, so the per-span
+        work is C-level ``map``/``sum``/``min``/``max`` over columns (bench/overhead.py). Within a
+        name or key, values are folded in span order, as a loop over the spans would.
+        """
+        fields = span_fields(spans if isinstance(spans, Sequence) else list(spans))
+        if not fields:
+            return
+        names = list(map(_NAME, fields))
+        starts = list(map(_START, fields))
+        ends = list(map(_END, fields))
+        if None in starts or None in ends:
+            starts = [start or 0 for start in starts]
+            ends = [end or 0 for end in ends]
+        first = min(starts)
+        if self.first_start is None or first < self.first_start:
+            self.first_start = first
+        seconds = list(map(_NS_TO_S, map(operator.sub, ends, starts)))
+        errors = [code is _ERROR for code in map(_STATUS_CODE, map(_STATUS, fields))]
+        self.errors += sum(errors)
+        if names.count(names[0]) == len(names):
+            self._add_durations(names[0], seconds, sum(errors))
+        else:
+            by_name: dict[str, list[int]] = {}
+            for index, name in enumerate(names):
+                members = by_name.get(name)
+                if members is None:
+                    members = by_name[name] = []
+                members.append(index)
+            for name, members in by_name.items():
+                self._add_durations(name, [seconds[i] for i in members], sum(errors[i] for i in members))
+        self._add_numbers(list(map(_ATTRIBUTES, fields)))
+
+    def _add_durations(self, name: str, seconds: list[float], errors: int) -> None:
+        stats = self.by_name.get(name)
+        if stats is None:
+            stats = self.by_name[name] = _NameStats()
+        stats.add_many(seconds, errors, self._rng)
+
+    def _add_numbers(self, maps: list[Any]) -> None:
+        dicts = plain_dicts(maps)
+        if dicts is None:
+            dicts = [dict(attribute_items(m)) if m is not None else {} for m in maps]
+        for keys, _, values in columns(dicts):
+            for key, column in zip(keys, values, strict=True):
+                kinds = set(map(type, column))
+                if not kinds & _NUMBER_TYPES:
+                    continue
+                numbers = list(column) if kinds <= _NUMBER_TYPES else [v for v in column if type(v) in _NUMBER_TYPES]
+                acc = self.numeric.get(key) or _Numeric()
+                acc.add_many(numbers)
+                if acc.count:  # a key whose values were all NaN or infinite has no stats
+                    self.numeric[key] = acc
 
     @property
     def span_count(self) -> int:

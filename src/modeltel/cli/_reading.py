@@ -1,0 +1,254 @@
+"""What the reading commands (show, stats, export, timeline) share: arguments, sources, errors, output.
+
+Errors a person can fix (a missing path, a bad time, a malformed trace id) are raised as
+:class:`CommandError` and printed as one line with exit code 2; runtime failures exit 1. Skipped
+lines are printed once each as warnings naming file and line. Progress goes to stderr and only on
+a terminal, and only once a command has run for a moment, so pipes and quick runs stay quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from modeltel.config import load_settings
+from modeltel.read.files import BadLine, SourceError, summary_files, trace_files
+from modeltel.read.window import parse_time
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+class CommandError(Exception):
+    """A one-line error for the user, with the exit code to leave with."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="trace files or folders, any OTLP/JSON (a Collector file exporter's too); default: the data dir",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="modeltel data dir (default: $MODELTEL_DATA_DIR or ./modeltel-data)"
+    )
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="T", help="spans started at or after T (ISO 8601, or 30m/2h/1d ago)")
+    parser.add_argument("--until", metavar="T", help="spans started before T (ISO 8601, or 30m/2h/1d ago)")
+
+
+def add_trace_arguments(parser: argparse.ArgumentParser, *, last_help: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--trace", metavar="ID", help="one trace (32 hex digits)")
+    group.add_argument("--last", action="store_true", help=last_help)
+
+
+@dataclass
+class Sources:
+    """What a reading command reads: trace files, summary files, and how to name them."""
+
+    trace_files: list[Path]
+    summary_files: list[Path]
+    described: str
+
+
+def default_data_dir() -> Path:
+    """The data dir from the environment; a bad unrelated variable is a warning, not a failure."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = load_settings(check_dirs=False)
+    for warning in caught:
+        print(f"modeltel: warning: {str(warning.message).removeprefix('modeltel: ')}", file=sys.stderr)
+    return settings.data_dir
+
+
+def sources(args: argparse.Namespace) -> Sources:
+    """The files named by ``PATH...`` or else by ``--data-dir`` / the environment."""
+    paths: list[Path] = list(args.paths or [])
+    data_dir = None if paths else (args.data_dir or default_data_dir())
+    if data_dir is not None and not data_dir.exists():
+        raise CommandError(f"no such data dir: {data_dir} (run something under `modeltel run` first)")
+    try:
+        traces = trace_files(paths, data_dir)
+    except SourceError as exc:
+        raise CommandError(str(exc)) from None
+    summaries = summary_files(paths, data_dir)
+    described = str(data_dir) if data_dir is not None else ", ".join(str(p) for p in paths)
+    return Sources(traces, summaries, described)
+
+
+def window(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """``(since_ns, until_ns)`` from ``--since`` / ``--until``."""
+    try:
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if since is not None and until is not None and since >= until:
+        raise CommandError("--since must be before --until")
+    return since, until
+
+
+def trace_id(args: argparse.Namespace) -> str | None:
+    """The ``--trace`` id, lowercase; a malformed one is a usage error."""
+    value: str | None = getattr(args, "trace", None)
+    if value is None:
+        return None
+    if not _TRACE_ID.match(value.strip()):
+        raise CommandError(f"--trace: not a trace id: {value!r} (expected 32 hex digits)")
+    return value.strip().lower()
+
+
+@dataclass
+class BadLines:
+    """Collects skipped lines and prints each once: the fast and the full reader may both meet one."""
+
+    command: str
+    stream: IO[str] = field(default_factory=lambda: sys.stderr)
+    seen: dict[tuple[Path, int], BadLine] = field(default_factory=dict)
+
+    def __call__(self, bad: BadLine) -> None:
+        key = (bad.path, bad.line)
+        if key in self.seen:
+            return
+        self.seen[key] = bad
+        print(f"modeltel {self.command}: warning: {bad}", file=self.stream)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [{"path": str(b.path), "line": b.line, "reason": b.reason} for b in self.seen.values()]
+
+
+class ProgressBar:
+    """A one-line bar on stderr, drawn only on a terminal and only after :attr:`DELAY_S`."""
+
+    DELAY_S = 0.5
+    INTERVAL_S = 0.1
+
+    def __init__(self, total: int, label: str, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = total > 0 and self.stream.isatty()
+        self.total = total
+        self.label = label
+        self.done = 0
+        self.started = time.monotonic()
+        self._drawn_at = 0.0
+        self._visible = False
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.started < self.DELAY_S or now - self._drawn_at < self.INTERVAL_S:
+            return
+        self._drawn_at = now
+        width = max(10, min(40, shutil.get_terminal_size((80, 20)).columns - 50))
+        fraction = min(1.0, self.done / self.total)
+        filled = int(fraction * width)
+        bar = "█" * filled + "░" * (width - filled)
+        text = (
+            f"\r{self.label} {bar} {fraction:4.0%} "
+            f"{self.done / 1e6:,.0f}/{self.total / 1e6:,.0f} MB {now - self.started:4.1f}s"
+        )
+        self.stream.write(text)
+        self.stream.flush()
+        self._visible = True
+
+    def close(self) -> None:
+        if self._visible:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._visible = False
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run(command: str, body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``body``, turning the errors a person meets into one line on stderr and an exit code."""
+    try:
+        return body(args)
+    except CommandError as exc:
+        print(f"modeltel {command}: {exc}", file=sys.stderr)
+        return exc.code
+    except BrokenPipeError:  # `modeltel show | head`
+        return EXIT_OK
+    except OSError as exc:
+        print(f"modeltel {command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+# --- tables ------------------------------------------------------------------------------------------
+
+
+def use_color(stream: IO[str]) -> bool:
+    return stream.isatty()
+
+
+def render_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    color: bool = False,
+    highlight: Callable[[int], bool] | None = None,
+    details: Callable[[int], list[str]] | None = None,
+) -> str:
+    """Aligned columns (first left, others right). With ``color``: bold header, a rule, red rows.
+
+    ``details(i)`` gives indented lines to print under row ``i``.
+    """
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    out = []
+    if color:
+        out.append(f"\033[1m{line(headers)}\033[0m")
+        out.append("─" * len(line(headers)))
+    else:
+        out.append(line(headers))
+    for index, cells in enumerate(rows):
+        text = line(cells)
+        if color and highlight is not None and highlight(index):
+            text = f"\033[31m{text}\033[0m"
+        out.append(text)
+        if details is not None:
+            out.extend(f"    {detail}" for detail in details(index))
+    return "\n".join(out)
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if value != value:  # NaN
+        return "-"
+    if abs(value) >= 1e6:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"

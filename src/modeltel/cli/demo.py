@@ -1,0 +1,190 @@
+"""``modeltel demo [--data-dir D] [--workers N]``: run the bundled example and print its summary.
+
+Telemetry is configured from the environment as usual (``--data-dir`` overrides
+``MODELTEL_DATA_DIR``); the service name defaults to ``modeltel-demo``. The tables are read back from
+the files this run wrote (its trace file and its lines in ``summaries.jsonl``), so what is printed is
+what is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from modeltel.config import ConfigError, load_settings
+
+DEFAULT_SERVICE = "modeltel-demo"
+_logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the bundled example and print its summary",
+        description="Run a simulation sweep, a calibration, a classifier and LLM-style calls with "
+        "telemetry on, then print the per-span and per-job summary read back from the files.",
+    )
+    parser.add_argument("--data-dir", type=Path, help="where JSONL goes (default: MODELTEL_DATA_DIR)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="worker processes for the sweep (0 or 1: in this process)"
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.workers not in (0, 1):
+        print(
+            f"modeltel demo: --workers {args.workers}: only 0 or 1 (in-process) is supported for now",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        settings = load_settings(strict=True)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"modeltel demo: {problem}", file=sys.stderr)
+        return 2
+    if not settings.enabled:
+        print("modeltel demo: telemetry is disabled (MODELTEL_ENABLED / OTEL_SDK_DISABLED)", file=sys.stderr)
+        return 2
+    if not settings.jsonl:
+        print("modeltel demo: MODELTEL_JSONL=false, so there are no files to summarise", file=sys.stderr)
+        return 2
+    overrides: dict[str, Any] = {}
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    if settings.service_name is None:
+        overrides["service_name"] = DEFAULT_SERVICE
+
+    import modeltel
+    from modeltel import demo
+    from modeltel.inference import enable_process_metrics
+
+    handle = modeltel.configure(**overrides)
+    exporter = handle.jsonl_span_exporter
+    if not handle.enabled or exporter is None:
+        print("modeltel demo: telemetry could not be set up (see the log above)", file=sys.stderr)
+        return 1
+    enable_process_metrics()
+    started = time.perf_counter()
+    demo.run_all()
+    elapsed = time.perf_counter() - started
+    handle.shutdown()  # flush: spans, metrics and summary lines are on disk from here on
+    trace_file = exporter.file.path
+    data_dir = handle.settings.data_dir
+    jobs = [
+        s for s in _summaries(data_dir / "summaries.jsonl", handle.settings.run_id) if s["kind"] != "process"
+    ]
+    print(f"modeltel demo: ran in {elapsed:.1f} s; run id {handle.settings.run_id}")
+    print(f"  traces:    {trace_file}")
+    print(f"  summaries: {data_dir / 'summaries.jsonl'}")
+    print()
+    print_summary(_read_spans([trace_file] if trace_file else []), jobs, sys.stdout)
+    return 0
+
+
+def _read_spans(paths: Iterable[Path]) -> Iterator[tuple[str, float, bool]]:
+    """(name, duration in s, error) of every span in OTLP/JSON trace files; torn lines are skipped."""
+    for path in paths:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                try:
+                    request = json.loads(line)
+                except json.JSONDecodeError:
+                    _logger.warning("modeltel demo: %s line %d is not JSON; skipped", path, number)
+                    continue
+                for resource_spans in request.get("resourceSpans", ()):
+                    for scope_spans in resource_spans.get("scopeSpans", ()):
+                        for span in scope_spans.get("spans", ()):
+                            seconds = (int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])) / 1e9
+                            error = span.get("status", {}).get("code") in (2, "STATUS_CODE_ERROR")
+                            yield span["name"], seconds, error
+
+
+def _summaries(path: Path, run_id: str) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            summary = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if summary.get("run_id") == run_id and summary.get("pid") == os.getpid():
+            found.append(summary)
+    return found
+
+
+def _job_details(job: dict[str, Any]) -> str:
+    if job.get("calibration"):
+        cal = job["calibration"]
+        phases = ", ".join(f"{k} {v:.3f} s" for k, v in cal["phase_seconds"].items())
+        best = cal["best_loss"]
+        best_text = (
+            "no loss told" if best is None else f"best loss {best:.3g} after {cal['iterations_to_best']}"
+        )
+        return f"{best_text} of {cal['iterations']} iterations; {phases}"
+    if job.get("quality"):
+        q = job["quality"]
+        parts = [f"{q['predictions']} predictions"]
+        if q["confidence_mean"] is not None:
+            parts.append(f"confidence mean {q['confidence_mean']:.3f} p5 {q['confidence_p5']:.3f}")
+        if q["reject_rate"] is not None:
+            parts.append(f"reject rate {q['reject_rate']:.1%}")
+        if q["entropy_mean"] is not None:
+            parts.append(f"entropy {q['entropy_mean']:.3f} nats")
+        if q["feature_missingness"]:
+            worst, rate = next(iter(q["feature_missingness"].items()))
+            parts.append(f"most missing feature {worst} ({rate:.1%})")
+        return ", ".join(parts)
+    by_name = job.get("by_name", {})
+    runs = by_name.get("simulation.run")
+    if runs:
+        numeric = job.get("numeric", {})
+        hits = ""
+        if "modeltel.simulation.peak_infected" in numeric:
+            hits = f", peak infected mean {numeric['modeltel.simulation.peak_infected']['mean']:.3f}"
+        return f"{runs['count']} runs, {runs['errors']} failed{hits}"
+    return ""
+
+
+def print_summary(spans: Iterable[tuple[str, float, bool]], jobs: list[dict[str, Any]], out: IO[str]) -> None:
+    """The per-span-name table (count, errors, total, mean, p50, p95, max) and the job table."""
+    durations: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    for name, seconds, error in spans:
+        durations.setdefault(name, []).append(seconds)
+        errors[name] = errors.get(name, 0) + error
+    columns = ("total s", "mean ms", "p50 ms", "p95 ms", "max ms")
+    header = f"{'span':<24} {'count':>7} {'errors':>6} " + " ".join(f"{c:>9}" for c in columns)
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for name in sorted(durations):
+        values = np.asarray(durations[name])
+        p50, p95 = np.percentile(values, [50, 95]) * 1e3
+        print(
+            f"{name:<24} {values.size:>7} {errors[name]:>6} {values.sum():>9.3f} {values.mean() * 1e3:>9.2f} "
+            f"{p50:>9.2f} {p95:>9.2f} {values.max() * 1e3:>9.2f}",
+            file=out,
+        )
+    if not jobs:
+        return
+    print(file=out)
+    header = f"{'job':<12} {'name':<20} {'status':<6} {'spans':>6} {'seconds':>8}  details"
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for job in jobs:
+        print(
+            f"{job['kind']:<12} {job['job_name'] or '':<20} {job['status']:<6} {job['span_count']:>6} "
+            f"{job['duration_s']:>8.2f}  {_job_details(job)}",
+            file=out,
+        )

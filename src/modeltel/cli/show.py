@@ -1,0 +1,183 @@
+"""``modeltel show [PATH...] [--data-dir D] [--trace ID | --last] [--since T] [--until T] [--format table|json]``.
+
+The per-span-name table (count, errors, total, mean, p50, p95, max) over every file, one trace or
+a time window, then the job summaries from ``summaries.jsonl`` (a calibration's best-loss
+trajectory, an inference job's quality snapshot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from modeltel.cli import _reading as reading
+from modeltel.export.summary import RunSummary
+from modeltel.read.query import aggregate, last_trace_id
+from modeltel.read.reports import NameRow, format_seconds, name_rows
+from modeltel.read.scan import Query
+from modeltel.read.summaries import iter_summaries, select_summaries
+
+MAX_JOBS_SHOWN = 20
+"""Table output lists the latest jobs only; ``--format json`` has them all."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "show",
+        help="per-span-name durations and job summaries",
+        description="Per span name: count, errors, total, mean, p50, p95, max; then the job summaries.",
+    )
+    reading.add_source_arguments(parser)
+    reading.add_trace_arguments(parser, last_help="the most recent trace")
+    reading.add_window_arguments(parser)
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    return reading.run("show", _show, args)
+
+
+def _show(args: argparse.Namespace) -> int:
+    found = reading.sources(args)
+    since, until = reading.window(args)
+    trace = reading.trace_id(args)
+    bad = reading.BadLines("show")
+    if not found.trace_files and not found.summary_files:
+        raise reading.CommandError(f"no trace files or summaries in {found.described}", reading.EXIT_FAILURE)
+    if args.last:
+        trace = last_trace_id(found.trace_files, on_bad_line=bad)
+        if trace is None:
+            raise reading.CommandError(f"no spans in {found.described}", reading.EXIT_FAILURE)
+    total = sum(p.stat().st_size for p in found.trace_files)
+    with reading.ProgressBar(total, "reading") as bar:
+        result = aggregate(
+            found.trace_files,
+            Query(trace_id=trace, since_ns=since, until_ns=until),
+            progress=bar.advance,
+            on_bad_line=bad,
+        )
+    rows = name_rows(result.table)
+    if trace is not None and not rows:
+        raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
+    summaries = select_summaries(
+        list(iter_summaries(found.summary_files, on_bad_line=bad)),
+        trace_id=trace,
+        since_ns=since,
+        until_ns=until,
+    )
+    jobs = [s for s in summaries if s.kind != "process"]
+    if args.format == "json":
+        document = {
+            "source": found.described,
+            "files": len(found.trace_files),
+            "bytes": total,
+            "trace_id": trace,
+            "spans": [row.to_json() for row in rows],
+            "jobs": [job.model_dump(mode="json") for job in jobs],
+            "processes": [s.model_dump(mode="json") for s in summaries if s.kind == "process"],
+            "bad_lines": bad.to_json(),
+        }
+        json.dump(document, sys.stdout, indent=2, allow_nan=False, default=str)
+        sys.stdout.write("\n")
+        return reading.EXIT_OK
+    color = reading.use_color(sys.stdout)
+    span_count = sum(row.count for row in rows)
+    scope = f"trace {trace}" if trace else found.described
+    print(f"{scope}: {span_count:,} spans in {len(found.trace_files)} files ({total / 1e6:,.1f} MB)")
+    if rows:
+        print()
+        print(_span_table(rows, color))
+        if not all(row.exact for row in rows):
+            print("(p50/p95 of names with more than 16,384 spans are within 1% of an exact value)")
+    if jobs:
+        print()
+        print(_jobs_table(jobs[-MAX_JOBS_SHOWN:], color))
+        if len(jobs) > MAX_JOBS_SHOWN:
+            print(f"({len(jobs) - MAX_JOBS_SHOWN} earlier jobs not shown; --format json lists all)")
+    return reading.EXIT_OK
+
+
+def _span_table(rows: list[NameRow], color: bool) -> str:
+    headers = ("span name", "count", "errors", "total", "mean", "p50", "p95", "max")
+    cells = [
+        (
+            row.name,
+            reading.count(row.count),
+            reading.count(row.errors),
+            format_seconds(row.total_s),
+            format_seconds(row.mean_s),
+            format_seconds(row.p50_s),
+            format_seconds(row.p95_s),
+            format_seconds(row.max_s),
+        )
+        for row in rows
+    ]
+    return reading.render_table(headers, cells, color=color, highlight=lambda i: rows[i].errors > 0)
+
+
+def _jobs_table(jobs: list[RunSummary], color: bool) -> str:
+    headers = ("job", "kind", "service", "started (UTC)", "duration", "status", "spans")
+    cells = [
+        (
+            job.job_name or "-",
+            job.kind,
+            job.service,
+            job.start.strftime("%Y-%m-%d %H:%M:%S"),
+            format_seconds(job.duration_s),
+            job.status,
+            reading.count(job.span_count),
+        )
+        for job in jobs
+    ]
+    return reading.render_table(
+        headers,
+        cells,
+        color=color,
+        highlight=lambda i: jobs[i].status == "error",
+        details=lambda i: job_details(jobs[i]),
+    )
+
+
+def job_details(job: RunSummary) -> list[str]:
+    """The lines under a job: best-loss trajectory for calibration, quality for inference."""
+    details = []
+    if job.calibration is not None:
+        cal = job.calibration
+        best = "-" if cal.best_loss is None else f"{cal.best_loss:.6g}"
+        when = f" at iteration {cal.iterations_to_best}" if cal.iterations_to_best is not None else ""
+        details.append(f"best loss {best}{when} ({cal.direction}, {cal.iterations} iterations)")
+        if cal.trajectory:
+            points = [f"{p.iteration}:{p.best_loss:.4g}" for p in cal.trajectory]
+            if len(points) > 8:
+                points = [*points[:4], "…", *points[-3:]]
+            details.append("trajectory " + " → ".join(points))
+        if cal.phase_seconds:
+            phases = ", ".join(f"{k} {format_seconds(v)}" for k, v in cal.phase_seconds.items())
+            details.append(f"time in {phases}")
+    if job.quality is not None:
+        q = job.quality
+        parts = [f"{q.predictions:,} predictions"]
+        for label, value in (
+            ("confidence mean", q.confidence_mean),
+            ("median", q.confidence_median),
+            ("p5", q.confidence_p5),
+            ("p95", q.confidence_p95),
+        ):
+            if value is not None:
+                parts.append(f"{label} {value:.3f}")
+        if q.reject_rate is not None:
+            parts.append(f"reject rate {q.reject_rate:.1%}")
+        if q.entropy_mean is not None:
+            parts.append(f"entropy {q.entropy_mean:.3f}")
+        details.append(", ".join(parts))
+        if q.class_distribution:
+            classes = list(q.class_distribution.items())[:6]
+            more = " …" if len(q.class_distribution) > 6 else ""
+            details.append("classes " + ", ".join(f"{k} {v:.0%}" for k, v in classes) + more)
+        if q.feature_missingness:
+            worst = list(q.feature_missingness.items())[:4]
+            details.append("missing " + ", ".join(f"{k} {v:.1%}" for k, v in worst))
+    return details

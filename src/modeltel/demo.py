@@ -1,0 +1,169 @@
+"""The bundled example behind ``modeltel demo``: the three domains on a small epidemic problem.
+
+1. A sweep of a stochastic SIR model over (beta, gamma, seed) with a result cache: a second pass
+   over part of the grid hits the cache, and one parameter set fails on purpose.
+2. A calibration of (beta, gamma) against synthetic observations by a small evolution strategy,
+   written as an ask → evaluate → tell loop.
+3. A classifier's batch inference (nearest-centroid softmax in numpy) with a reject threshold and
+   some missing feature values.
+4. LLM-style ``generate`` calls with token usage, time to first token and cost: simulated, no network.
+
+Only the public domain API is used, exactly as a user would; telemetry setup is the caller's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+
+from modeltel import calibration, inference, simulation
+
+POPULATION = 10_000
+DAYS = 120
+TRUE_PARAMS = (0.30, 0.10)
+CLASSES = np.array(["cat", "dog", "bird", "fish"])
+REJECT_LABEL = "unknown"
+REJECT_BELOW = 0.6
+
+
+class DivergedError(RuntimeError):
+    """A parameter set the model cannot run (here: no recovery at all)."""
+
+
+def sir_stochastic(beta: float, gamma: float, seed: int, days: int = DAYS) -> np.ndarray:
+    """Infected fraction per day of a chain-binomial SIR epidemic."""
+    if gamma <= 0:
+        raise DivergedError(f"gamma={gamma}: nobody ever recovers, the run cannot end")
+    rng = np.random.default_rng(seed)
+    s, i = POPULATION - 10, 10
+    infected = np.empty(days)
+    for day in range(days):
+        new_infections = rng.binomial(s, 1.0 - np.exp(-beta * i / POPULATION))
+        recoveries = rng.binomial(i, 1.0 - np.exp(-gamma))
+        s -= new_infections
+        i += new_infections - recoveries
+        infected[day] = i / POPULATION
+    return infected
+
+
+def sir_deterministic(beta: np.ndarray, gamma: np.ndarray, days: int = DAYS) -> np.ndarray:
+    """Infected fraction per day for many (beta, gamma) at once: shape (len(beta), days)."""
+    s = np.full(beta.shape, 1.0 - 10 / POPULATION)
+    i = np.full(beta.shape, 10 / POPULATION)
+    curves = np.empty((beta.size, days))
+    for day in range(days):
+        new = beta * s * i
+        s, i = s - new, i + new - gamma * i
+        curves[:, day] = i
+    return curves
+
+
+def run_sweep() -> None:
+    """Simulation sweep with a cache: 64 fresh runs, 16 cached repeats, one failing run."""
+    betas, gammas, seeds = (0.2, 0.3, 0.4, 0.5), (0.05, 0.1, 0.2, 0.25), (1, 2, 3, 4)
+    grid = [(b, g, s) for b in betas for g in gammas for s in seeds]
+    repeats = grid[::4]
+    cache: dict[tuple[float, float, int], np.ndarray] = {}
+    with simulation.job("sir-sweep", n_tasks=len(grid) + len(repeats) + 1):
+        for beta, gamma, seed in [*grid, *repeats, (0.3, 0.0, 1)]:
+            # A diverged run is recorded on its span as an error; the sweep goes on.
+            with contextlib.suppress(DivergedError):
+                _one_run(cache, beta, gamma, seed)
+
+
+def _one_run(cache: dict[tuple[float, float, int], np.ndarray], beta: float, gamma: float, seed: int) -> None:
+    key = (beta, gamma, seed)
+    with simulation.run(model="sir", param_id=f"b{beta:g}-g{gamma:g}", seed=seed) as run:
+        curve = cache.get(key)
+        run.cache(hit=curve is not None)
+        if curve is None:
+            with run.phase("integrate"):
+                curve = sir_stochastic(beta, gamma, seed)
+            with run.phase("store"):
+                cache[key] = curve
+        run.record(peak_infected=float(curve.max()), peak_day=int(curve.argmax()), days=DAYS)
+
+
+def run_calibration(iterations: int = 30, population: int = 24, seed: int = 0) -> tuple[float, float]:
+    """Fit (beta, gamma) to noisy synthetic data; returns the best parameters found."""
+    rng = np.random.default_rng(seed)
+    truth = sir_deterministic(np.array([TRUE_PARAMS[0]]), np.array([TRUE_PARAMS[1]]))[0]
+    observed = truth + rng.normal(0.0, 0.002, truth.shape)
+    mean, sigma = np.array([0.5, 0.2]), np.array([0.15, 0.05])
+    best, best_loss = mean.copy(), np.inf
+    with calibration.job("fit-sir", algorithm="evolution-strategy", max_iterations=iterations) as job:
+        for _ in range(iterations):
+            with job.iteration() as it:
+                with it.ask() as ask:
+                    candidates = np.clip(mean + sigma * rng.standard_normal((population, 2)), 0.01, 1.0)
+                    ask.record(n_params=len(candidates))
+                with it.evaluate(n=len(candidates)):
+                    curves = sir_deterministic(candidates[:, 0], candidates[:, 1])
+                    losses = ((curves - observed) ** 2).mean(axis=1)
+                with it.tell() as tell:
+                    tell.losses(losses)
+                    elite = candidates[np.argsort(losses)[: population // 4]]
+                    mean, sigma = elite.mean(axis=0), np.maximum(elite.std(axis=0), 1e-3)
+                    if losses.min() < best_loss:
+                        best, best_loss = candidates[int(losses.argmin())], float(losses.min())
+    return float(best[0]), float(best[1])
+
+
+def run_inference(batches: int = 8, batch_size: int = 20_000, seed: int = 0) -> None:
+    """Batch classification with confidence, rejects below 0.6, and missing feature values."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0.0, 1.6, (len(CLASSES), 6))
+    with inference.job("classifier-nightly", model="centroid-v1"):
+        for _ in range(batches):
+            truth = rng.integers(0, len(CLASSES), batch_size)
+            raw = centers[truth] + rng.normal(0.0, 1.0, (batch_size, 6))
+            raw[rng.random(batch_size) < 0.02, 3] = np.nan
+            raw[rng.random(batch_size) < 0.005, 0] = np.nan
+            with inference.predict(model="centroid-v1", framework="numpy") as p:
+                features = np.where(np.isnan(raw), np.nanmean(raw, axis=0), raw)
+                distances = ((features[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+                logits = -0.5 * distances
+                probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+                probs /= probs.sum(axis=1, keepdims=True)
+                labels = np.where(
+                    probs.max(axis=1) < REJECT_BELOW, REJECT_LABEL, CLASSES[probs.argmax(axis=1)]
+                )
+                p.outputs(probs, labels=labels, reject_label=REJECT_LABEL, features=raw)
+
+
+PROMPTS = (
+    "Summarise the calibration: which parameters fit the observed epidemic curve best?",
+    "Explain the difference between the attack rate and the peak infected fraction.",
+    "Which runs of the sweep hit the cache, and why does that matter for cost?",
+    "Write a one-line status for the nightly classifier job.",
+)
+
+
+def run_llm(seed: int = 0) -> None:
+    """Simulated chat calls: sleeps for time to first token and per output token; no network."""
+    rng = np.random.default_rng(seed)
+    for prompt in PROMPTS:
+        with inference.generate(model="demo-llm-8b", provider="simulated", operation="chat") as g:
+            input_tokens = 24 + len(prompt.split()) * 4 // 3
+            ttft = float(rng.uniform(0.02, 0.06))
+            time.sleep(ttft)
+            output_tokens = int(rng.integers(40, 160))
+            time.sleep(output_tokens * 0.0004)
+            g.usage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                ttft_s=ttft,
+                cost_usd=input_tokens * 0.15e-6 + output_tokens * 0.60e-6,
+                response_model="demo-llm-8b-q4",
+            )
+            g.content(prompt=prompt, completion="(simulated answer)")
+
+
+def run_all() -> None:
+    """Everything ``modeltel demo`` runs, in order."""
+    run_sweep()
+    run_calibration()
+    run_inference()
+    run_llm()

@@ -1,0 +1,284 @@
+"""One trace across ``multiprocessing`` (fork, spawn, forkserver) and ``ProcessPoolExecutor``.
+
+Installed by :func:`modeltel.configure` (so by ``modeltel run`` too), never at import. The user's
+worker function does not change: spans it opens are children of the span that was current where
+the work was handed over, in the same trace, written by the worker to its own file.
+
+How the context travels (always as a W3C carrier made by the OpenTelemetry propagation API, a
+``dict`` of short strings pickled with the work, never as inherited memory):
+
+* ``Process.start()`` records the carrier of the current span on the process object. The child
+  attaches it around ``run()``, so a plain ``Process(target=f)`` is covered whatever its start
+  method. With spawn and forkserver the same object also carries the parent's effective settings
+  (service name, run id, data dir, exporters): unpickling it in the fresh interpreter calls
+  :func:`modeltel.configure` with them before ``run()`` starts, so the child writes its own file of
+  the same run even when the parent was configured from code rather than from the environment.
+* ``Pool.apply_async`` / ``map`` / ``starmap`` / ``imap`` / ``imap_unordered`` (and their sync
+  forms) and ``ProcessPoolExecutor.submit`` / ``map`` wrap the task function in :class:`TracedCall`
+  at submit time, capturing the context *then*, not when the pool was created. A worker process
+  is long-lived and runs tasks from many spans; each task runs under its own submitter's context.
+  ``Pool.map`` wraps the chunk (one attach and one flush per chunk, not per item).
+
+Durability: a worker's batch span processor would hold finished spans for up to
+``OTEL_BSP_SCHEDULE_DELAY`` (5 s), all lost if the worker is SIGKILLed (OOM killer, a pool's
+``terminate()``, a cluster scheduler). So when a task ran in another process than its submitter,
+:class:`TracedCall` flushes the *JSONL* span processors after the task, before its result goes back
+to the parent: once the parent holds a result, that task's spans are on disk, and a killed worker
+loses only the spans of the task it was running. The flush is synchronous in the worker (the SDK's
+``force_flush`` exports in the calling thread): an empty queue costs a lock and a length check
+(about 1 µs); a task that ended spans costs one encode and one ``write`` for all of them, measured
+by ``bench/pool.py``. OTLP processors are not flushed per task (a network round trip per task would
+dominate small tasks); they keep batching and a SIGKILL can cost them the last batch, which the
+JSONL file still has for ``modeltel replay``. Metrics are never flushed per task: they aggregate in
+the process and leave at the export interval and at exit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing.pool
+import multiprocessing.process
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import SpanProcessor
+
+from modeltel import providers
+from modeltel.config import Settings
+from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel.propagation import capture, extract
+
+if TYPE_CHECKING:
+    from modeltel.providers import Handle
+
+__all__ = ["TracedCall", "install", "traced", "uninstall"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_originals: dict[tuple[type, str], Any] = {}
+_worker_overrides: dict[str, Any] = {}
+_PROCESS_ATTRIBUTE = "_modeltel_context"
+
+
+def worker_overrides(settings: Settings) -> dict[str, Any]:
+    """The parent's effective settings as :func:`modeltel.configure` keyword overrides for a child."""
+    values = {name: getattr(settings, name) for name in Settings.model_fields if name != "sources"}
+    values["data_dir"] = settings.data_dir.absolute()
+    return values
+
+
+def _ensure_configured(overrides: Mapping[str, Any] | None = None) -> Handle:
+    handle = providers.current()
+    if handle is None:
+        handle = providers.configure(**(overrides or {}))
+    return handle
+
+
+# --- per-task wrapper ---------------------------------------------------------------------------
+
+_last_context: tuple[Mapping[str, str], Context] | None = None
+_jsonl_processors: tuple[int, Handle | None, tuple[SpanProcessor, ...]] = (0, None, ())
+
+
+def _context_for(carrier: Mapping[str, str]) -> Context:
+    # Pool.map sends one carrier per chunk and a sweep submits thousands of tasks from one span:
+    # remembering the last one saves the parse. A race only means parsing twice.
+    global _last_context
+    last = _last_context
+    if last is not None and last[0] == carrier:
+        return last[1]
+    ctx = extract(carrier)
+    _last_context = (carrier, ctx)
+    return ctx
+
+
+def _jsonl_processors_of(handle: Handle) -> tuple[SpanProcessor, ...]:
+    global _jsonl_processors
+    pid, known, found = _jsonl_processors
+    if known is handle and pid == os.getpid():
+        return found
+    found = tuple(
+        p for p in handle.span_processors if isinstance(getattr(p, "span_exporter", None), JsonlSpanExporter)
+    )
+    _jsonl_processors = (os.getpid(), handle, found)
+    return found
+
+
+def flush_finished_spans(handle: Handle | None = None) -> None:
+    """Write every span this process has finished to its JSONL file now (see the module docstring)."""
+    handle = providers.current() if handle is None else handle
+    if handle is None or not handle.enabled:
+        return
+    for processor in _jsonl_processors_of(handle):
+        processor.force_flush()
+
+
+class TracedCall(Generic[P, R]):
+    """``fn`` that runs under the context captured when it was wrapped, in whatever process.
+
+    Picklable whenever ``fn`` is (it pickles as ``fn``, the carrier and the submitting pid). In a
+    process where modeltel is not configured yet (a spawned worker of a pool created before
+    :func:`modeltel.configure`), calling it configures modeltel from the environment first. In a
+    process other than the submitter's, the task's finished spans are flushed to the JSONL file
+    before the call returns.
+    """
+
+    __slots__ = ("carrier", "fn", "origin_pid")
+
+    def __init__(
+        self, fn: Callable[P, R], carrier: Mapping[str, str] | None = None, origin_pid: int | None = None
+    ) -> None:
+        self.fn = fn
+        self.carrier: Mapping[str, str] = capture() if carrier is None else carrier
+        self.origin_pid = os.getpid() if origin_pid is None else origin_pid
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        remote = os.getpid() != self.origin_pid
+        handle = _ensure_configured() if remote else None
+        token = otel_context.attach(_context_for(self.carrier))
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+            if remote:
+                flush_finished_spans(handle)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.fn, self.carrier, self.origin_pid))
+
+    @property
+    def __name__(self) -> str:
+        """The wrapped function's name: what pools, Dask keys and tracebacks show."""
+        return str(getattr(self.fn, "__name__", type(self.fn).__name__))
+
+    def __repr__(self) -> str:
+        return f"TracedCall({self.fn!r})"
+
+
+def traced(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap ``fn`` so it runs under the current context wherever it is called (another process too).
+
+    The patches :func:`install` makes do this for multiprocessing and ``ProcessPoolExecutor``; use it
+    directly for executors modeltel does not patch (``loky``, ``joblib``, a custom queue).
+    """
+    if isinstance(fn, TracedCall):
+        return fn
+    return TracedCall(fn)
+
+
+# --- Process ------------------------------------------------------------------------------------
+
+
+class _ProcessContext:
+    """Attached to a ``Process`` at ``start()``: the carrier, and the parent's settings for spawn."""
+
+    __slots__ = ("carrier", "overrides")
+
+    def __init__(self, carrier: Mapping[str, str], overrides: Mapping[str, Any] | None) -> None:
+        self.carrier = carrier
+        self.overrides = overrides
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_process_context, (self.carrier, self.overrides))
+
+
+def _restore_process_context(carrier: Mapping[str, str], overrides: Mapping[str, Any] | None) -> Any:
+    # Runs while a spawn/forkserver child unpickles its Process object, before ``_bootstrap``:
+    # configuring here also installs the ``_bootstrap`` patch that attaches ``carrier``.
+    try:
+        _ensure_configured(overrides)
+    except Exception:  # the child must start even if telemetry cannot
+        import logging
+
+        logging.getLogger(__name__).exception("modeltel: could not configure a child process")
+    return _ProcessContext(carrier, None)
+
+
+def _start(self: multiprocessing.process.BaseProcess) -> None:
+    setattr(self, _PROCESS_ATTRIBUTE, _ProcessContext(capture(), _worker_overrides))
+    _originals[(multiprocessing.process.BaseProcess, "start")](self)
+
+
+def _bootstrap(self: multiprocessing.process.BaseProcess, *args: Any, **kwargs: Any) -> int:
+    original = _originals.get((multiprocessing.process.BaseProcess, "_bootstrap"))
+    if original is None:  # uninstalled in the parent after this child was forked
+        original = getattr(type(self), "_bootstrap")  # noqa: B009 - private, unknown to typeshed
+    marker = self.__dict__.get(_PROCESS_ATTRIBUTE)
+    if not isinstance(marker, _ProcessContext):
+        return int(original(self, *args, **kwargs))
+    token = otel_context.attach(extract(marker.carrier))
+    try:
+        return int(original(self, *args, **kwargs))
+    finally:
+        otel_context.detach(token)
+
+
+# --- pools --------------------------------------------------------------------------------------
+
+
+def _wrap_func_argument(cls: type, name: str) -> Callable[..., Any]:
+    """A replacement for ``cls.name(self, func, ...)`` that wraps ``func`` in :class:`TracedCall`."""
+    original = getattr(cls, name)
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = (traced(args[0]), *args[1:])
+        elif "func" in kwargs:
+            kwargs["func"] = traced(kwargs["func"])
+        return original(self, *args, **kwargs)
+
+    patched.__name__ = name
+    patched.__doc__ = original.__doc__
+    patched.__wrapped__ = original  # type: ignore[attr-defined]
+    return patched
+
+
+def _map_async(self: Any, func: Any, iterable: Any, mapper: Any, *args: Any, **kwargs: Any) -> Any:
+    # Pool.map/starmap(_async) send (mapper, (func, chunk)) tasks: wrapping the mapper gives one
+    # attach and one flush per chunk, which is also when the worker sends results back.
+    original = _originals[(multiprocessing.pool.Pool, "_map_async")]
+    return original(self, func, iterable, traced(mapper), *args, **kwargs)
+
+
+def _executor_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    original = _originals[(concurrent.futures.ProcessPoolExecutor, "submit")]
+    return original(self, traced(fn), *args, **kwargs)
+
+
+def _patches() -> dict[tuple[type, str], Callable[..., Any]]:
+    pool = multiprocessing.pool.Pool
+    return {
+        (multiprocessing.process.BaseProcess, "start"): _start,
+        (multiprocessing.process.BaseProcess, "_bootstrap"): _bootstrap,
+        (pool, "apply_async"): _wrap_func_argument(pool, "apply_async"),
+        (pool, "imap"): _wrap_func_argument(pool, "imap"),
+        (pool, "imap_unordered"): _wrap_func_argument(pool, "imap_unordered"),
+        (pool, "_map_async"): _map_async,
+        (concurrent.futures.ProcessPoolExecutor, "submit"): _executor_submit,
+    }
+
+
+def install(handle: Handle) -> None:
+    """Patch Process, Pool and ProcessPoolExecutor for this configured process; idempotent."""
+    global _worker_overrides
+    with _lock:
+        _worker_overrides = worker_overrides(handle.settings)
+        if _originals:
+            return
+        for (cls, name), replacement in _patches().items():
+            _originals[(cls, name)] = cls.__dict__[name]
+            setattr(cls, name, replacement)
+
+
+def uninstall() -> None:
+    """Restore every patched method."""
+    with _lock:
+        for (cls, name), original in _originals.items():
+            setattr(cls, name, original)
+        _originals.clear()

@@ -1,0 +1,81 @@
+"""Reading modeltel's files (and any OTLP/JSON) with no server: the layer under every reading command.
+
+Two routes over the same files, both streaming, both skipping a bad line with a :class:`BadLine`
+report (default: a :class:`ReadWarning`) and reading every other line:
+
+- :func:`aggregate` groups spans (by name or by attributes) into a :class:`GroupTable` on every
+  core, reading only the fields it needs; memory is bounded by the number of groups.
+- :func:`iter_spans` / :func:`iter_batches` stream full :class:`Span` objects (attributes, events,
+  links, resource) for export, timelines and replay.
+
+Example::
+
+    from pathlib import Path
+    from modeltel.read import Query, aggregate, name_rows, trace_files
+
+    files = trace_files([], data_dir=Path("modeltel-data"))
+    for row in name_rows(aggregate(files, Query()).table):
+        print(row.name, row.count, row.p95_s)
+"""
+
+from modeltel.read.aggregate import DURATION, Distribution, Group, GroupTable
+from modeltel.read.files import (
+    BadLine,
+    ByteRange,
+    ReadWarning,
+    SourceError,
+    is_data_dir,
+    summary_files,
+    trace_files,
+)
+from modeltel.read.otlp import Event, InvalidRequest, Link, Resource, Scope, Span, decode_line, encode_request
+from modeltel.read.query import (
+    Aggregate,
+    Batch,
+    aggregate,
+    iter_batches,
+    iter_spans,
+    last_trace_id,
+)
+from modeltel.read.reports import NameRow, Spread, StatsRow, name_rows, stats_query, stats_rows
+from modeltel.read.scan import Query
+from modeltel.read.summaries import iter_summaries, select_summaries
+from modeltel.read.window import parse_time
+
+__all__ = [
+    "DURATION",
+    "Aggregate",
+    "BadLine",
+    "Batch",
+    "ByteRange",
+    "Distribution",
+    "Event",
+    "Group",
+    "GroupTable",
+    "InvalidRequest",
+    "Link",
+    "NameRow",
+    "Query",
+    "ReadWarning",
+    "Resource",
+    "Scope",
+    "SourceError",
+    "Span",
+    "Spread",
+    "StatsRow",
+    "aggregate",
+    "decode_line",
+    "encode_request",
+    "is_data_dir",
+    "iter_batches",
+    "iter_spans",
+    "iter_summaries",
+    "last_trace_id",
+    "name_rows",
+    "parse_time",
+    "select_summaries",
+    "stats_query",
+    "stats_rows",
+    "summary_files",
+    "trace_files",
+]

@@ -1,0 +1,186 @@
+"""What ``show`` and ``stats`` report, computed from a :class:`~modeltel.read.aggregate.GroupTable`.
+
+The CLI only formats these rows; library users get the same numbers without it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from modeltel import semconv
+from modeltel.read.aggregate import DURATION, Distribution, GroupTable
+from modeltel.read.scan import Query
+
+PERCENTILES = (10, 25, 50, 75, 90)
+"""The spread ``stats`` reports for tokens, cost and duration."""
+
+TOKENS_IN = semconv.GEN_AI_USAGE_INPUT_TOKENS
+TOKENS_OUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+TTFT = semconv.INFERENCE_TTFT
+COST = semconv.INFERENCE_COST_USD
+THROUGHPUT = semconv.INFERENCE_THROUGHPUT
+STATS_KEYS = (TOKENS_IN, TOKENS_OUT, TTFT, COST, THROUGHPUT)
+"""Numeric span attributes ``stats`` reads."""
+
+BY_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": (),
+    "model": semconv.STATS_MODEL_KEYS,
+    "engine": semconv.STATS_ENGINE_KEYS,
+}
+
+
+def group_keys(by: str) -> tuple[str, ...]:
+    """Attribute keys for ``--by``: ``name`` (none: group by span name), ``model``, ``engine``, or a key."""
+    return BY_ALIASES.get(by, (by,))
+
+
+def stats_query(by: str, *, since_ns: int | None = None, until_ns: int | None = None) -> Query:
+    return Query(
+        group_keys=group_keys(by),
+        numeric_keys=STATS_KEYS,
+        since_ns=since_ns,
+        until_ns=until_ns,
+        rate=(THROUGHPUT, TOKENS_OUT),
+    )
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: ``812 ns``, ``3.2 µs``, ``6.7 ms``, ``1.23 s``, ``4.5 min``, ``2.1 h``."""
+    if math.isnan(seconds):
+        return "-"
+    size = abs(seconds)
+    if size == 0:
+        return "0 s"
+    if size < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if size < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if size < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    if size < 60:
+        return f"{seconds:.3g} s"
+    if size < 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True, slots=True)
+class NameRow:
+    """One line of ``show``: the spans of one name."""
+
+    name: str
+    count: int
+    errors: int
+    total_s: float
+    mean_s: float
+    p50_s: float
+    p95_s: float
+    max_s: float
+    exact: bool
+    """False when the percentiles come from the bounded histogram (within 1%)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def name_rows(table: GroupTable) -> list[NameRow]:
+    rows = []
+    for name, group in table.items():
+        duration = group.metric(DURATION)
+        p50, p95 = duration.percentiles((50, 95))
+        rows.append(
+            NameRow(
+                name=name,
+                count=group.count,
+                errors=group.errors,
+                total_s=duration.total,
+                mean_s=duration.mean,
+                p50_s=p50,
+                p95_s=p95,
+                max_s=duration.maximum,
+                exact=duration.exact,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Count, sum, mean, p50, p95 and the :data:`PERCENTILES` of one metric in one group."""
+
+    count: int
+    sum: float | None
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    percentiles: dict[str, float | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, distribution: Distribution | None) -> Spread:
+        if distribution is None or not distribution.count:
+            return cls(0, None, None, None, None, {f"p{q}": None for q in PERCENTILES})
+        values = distribution.percentiles((50, 95, *PERCENTILES))
+        return cls(
+            count=distribution.count,
+            sum=_finite(distribution.total),
+            mean=_finite(distribution.mean),
+            p50=_finite(values[0]),
+            p95=_finite(values[1]),
+            percentiles={f"p{q}": _finite(v) for q, v in zip(PERCENTILES, values[2:], strict=True)},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatsRow:
+    """One line of ``stats``: calls of one model / engine / name / attribute value."""
+
+    group: str
+    calls: int
+    errors: int
+    latency_s: Spread
+    tokens_in: Spread
+    tokens_out: Spread
+    ttft_s: Spread
+    cost_usd: Spread
+    tokens_per_s: Spread
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """One flat record (CSV): ``latency_s_p50``, ``tokens_in_sum``, ``cost_usd_p90``, ..."""
+        out: dict[str, Any] = {"group": self.group, "calls": self.calls, "errors": self.errors}
+        for metric in ("latency_s", "tokens_in", "tokens_out", "ttft_s", "cost_usd", "tokens_per_s"):
+            spread: Spread = getattr(self, metric)
+            out[f"{metric}_count"] = spread.count
+            for stat in ("sum", "mean", "p50", "p95"):
+                out[f"{metric}_{stat}"] = getattr(spread, stat)
+            for name, value in spread.percentiles.items():
+                out[f"{metric}_{name}"] = value
+        return out
+
+
+def stats_rows(table: GroupTable) -> list[StatsRow]:
+    rows = []
+    for label, group in table.items():
+        metrics = group.metrics
+        rows.append(
+            StatsRow(
+                group=label,
+                calls=group.count,
+                errors=group.errors,
+                latency_s=Spread.of(metrics.get(DURATION)),
+                tokens_in=Spread.of(metrics.get(TOKENS_IN)),
+                tokens_out=Spread.of(metrics.get(TOKENS_OUT)),
+                ttft_s=Spread.of(metrics.get(TTFT)),
+                cost_usd=Spread.of(metrics.get(COST)),
+                tokens_per_s=Spread.of(metrics.get(THROUGHPUT)),
+            )
+        )
+    return rows

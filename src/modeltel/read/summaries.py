@@ -1,0 +1,53 @@
+"""``summaries.jsonl``: one :class:`~modeltel.export.summary.RunSummary` per finished job or process.
+
+Read line by line; a line that is not JSON or not a RunSummary is reported like a bad trace line
+and skipped. A newer ``schema_version`` is read for the fields this version knows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from modeltel.export.summary import RunSummary
+from modeltel.read.files import BadLine
+from modeltel.read.query import OnBadLine, warn_bad_line
+
+
+def iter_summaries(files: Sequence[Path], *, on_bad_line: OnBadLine | None = None) -> Iterator[RunSummary]:
+    """Every summary in ``files``, in file order."""
+    report = on_bad_line or warn_bad_line
+    for path in files:
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield RunSummary.model_validate(json.loads(line))
+                except (ValueError, ValidationError) as exc:
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    report(BadLine(path, number, f"not a RunSummary: {reason}"))
+
+
+def select_summaries(
+    summaries: Sequence[RunSummary],
+    *,
+    trace_id: str | None = None,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+) -> list[RunSummary]:
+    """The summaries of one trace and/or started in ``[since, until)``, oldest first."""
+    chosen = []
+    for summary in summaries:
+        if trace_id is not None and (summary.trace_id or "").lower() != trace_id:
+            continue
+        start_ns = int(summary.start.timestamp() * 1e9)
+        if since_ns is not None and start_ns < since_ns:
+            continue
+        if until_ns is not None and start_ns >= until_ns:
+            continue
+        chosen.append(summary)
+    return sorted(chosen, key=lambda s: s.start)

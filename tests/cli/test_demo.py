@@ -1,0 +1,113 @@
+"""``modeltel demo``: runs in well under 20 s, writes valid OTLP/JSON, prints what it wrote."""
+
+from __future__ import annotations
+
+import collections
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from modeltel import semconv
+from otlp_files import BIN, base_env, jsonl_files, metric_requests, spans, summaries
+
+
+def _demo(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "modeltel"), "demo", *args],
+        env=base_env(tmp_path / "ignored", **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_demo_writes_files_and_prints_the_summary_read_from_them(tmp_path: Path) -> None:
+    data = tmp_path / "out"
+    started = time.perf_counter()
+    result = _demo(tmp_path, "--data-dir", str(data))
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 20, elapsed
+    assert not (tmp_path / "ignored").exists()  # --data-dir wins over MODELTEL_DATA_DIR
+
+    exported = spans(data)  # parsed with the official OTLP protobuf messages
+    counts = collections.Counter(s.name for s, _, _ in exported)
+    assert counts["simulation.run"] == 81 and counts["calibration.iteration"] == 30
+    assert counts["inference.predict"] == 8 and counts["chat demo-llm-8b"] == 4
+    service = {
+        kv.value.string_value for _, r, _ in exported for kv in r.attributes if kv.key == "service.name"
+    }
+    assert service == {"modeltel-demo"}
+
+    table = {}
+    for line in result.stdout.splitlines():
+        match = re.match(r"^(\S+(?: demo-llm-8b)?)\s+(\d+)\s+(\d+)\s+[\d.]+", line)
+        if match:
+            table[match[1]] = (int(match[2]), int(match[3]))
+    for name, count in counts.items():
+        errors = sum(1 for s, _, _ in exported if s.name == name and s.status.code == 2)
+        assert table[name] == (count, errors), name
+    assert table["simulation.run"] == (81, 1)
+
+    jobs = [s for s in summaries(data) if s["kind"] != "process"]
+    assert [(j["kind"], j["job_name"]) for j in jobs] == [
+        ("simulation", "sir-sweep"),
+        ("calibration", "fit-sir"),
+        ("inference", "classifier-nightly"),
+    ]
+    for job in jobs:
+        assert re.search(
+            rf"^{job['kind']}\s+{job['job_name']}\s+ok\s+{job['span_count']}\s", result.stdout, re.M
+        )
+    fit = jobs[1]["calibration"]
+    assert fit["iterations"] == 30 and fit["best_loss"] < 1e-4
+    assert fit["trajectory"][-1]["best_loss"] == fit["best_loss"]
+    assert 0 < jobs[2]["quality"]["reject_rate"] < 0.2
+    assert f"best loss {fit['best_loss']:.3g}" in result.stdout
+
+    metric_names = {
+        m.name
+        for r in metric_requests(data)
+        for rm in r.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert {
+        semconv.METRIC_SIMULATION_RUN_DURATION,
+        semconv.METRIC_SIMULATION_CACHE_REQUESTS,
+        semconv.METRIC_CALIBRATION_BEST_LOSS,
+        semconv.METRIC_INFERENCE_CONFIDENCE,
+        semconv.GEN_AI_CLIENT_TOKEN_USAGE,
+    } <= metric_names
+    assert len(jsonl_files(data, "traces")) == 1
+
+
+def test_prompts_are_not_written_unless_content_capture_is_on(tmp_path: Path) -> None:
+    off, on = tmp_path / "off", tmp_path / "on"
+    assert _demo(tmp_path, "--data-dir", str(off)).returncode == 0
+    assert _demo(tmp_path, "--data-dir", str(on), MODELTEL_CAPTURE_CONTENT="true").returncode == 0
+    text_off = jsonl_files(off, "traces")[0].read_text()
+    text_on = jsonl_files(on, "traces")[0].read_text()
+    assert "Summarise the calibration" not in text_off
+    assert "Summarise the calibration" in text_on
+
+
+def test_more_workers_than_supported_is_a_usage_error(tmp_path: Path) -> None:
+    result = _demo(tmp_path, "--workers", "4")
+    assert result.returncode == 2
+    assert "--workers 4" in result.stderr
+    assert not (tmp_path / "ignored").exists()
+
+
+def test_disabled_telemetry_is_a_config_error(tmp_path: Path) -> None:
+    result = _demo(tmp_path, "--data-dir", str(tmp_path / "d"), MODELTEL_ENABLED="false")
+    assert result.returncode == 2 and "disabled" in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_bad_environment_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
+    result = _demo(tmp_path, OTEL_TRACES_EXPORTER="bogus")
+    assert result.returncode == 2
+    assert "OTEL_TRACES_EXPORTER" in result.stderr and "bogus" in result.stderr
