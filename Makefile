@@ -27,8 +27,7 @@ $(PHOENIX_VENV)/bin/phoenix:
 	$(PHOENIX_VENV)/bin/pip install -q '$(PHOENIX_VERSION)'
 
 demo: $(VENV)/.installed
-	cd examples && ../$(VENV)/bin/modeltel run --service demo -- ../$(PY) otel_api_app.py
-	@echo "wrote:" && find examples/modeltel-data -name '*.jsonl' | sort
+	$(VENV)/bin/modeltel demo
 
 test: $(VENV)/.installed-dev $(PHOENIX_VENV)/bin/phoenix
 	$(PY) -m pytest
@@ -42,4 +41,4 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) modeltel-data examples/modeltel-data
+	rm -rf $(VENV) $(PHOENIX_VENV) modeltel-data
