@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from otlp_files import REPO, spans, summaries
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -19,7 +20,10 @@ def test_make_demo_on_a_fresh_checkout(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     tracked = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in tracked:
         source = REPO / name
@@ -30,7 +34,12 @@ def test_make_demo_on_a_fresh_checkout(tmp_path: Path) -> None:
     python = shutil.which("python3")
     assert python is not None
     result = subprocess.run(
-        ["make", "demo", f"PYTHON={python}"], cwd=checkout, env=env, capture_output=True, text=True, timeout=840
+        ["make", "demo", f"PYTHON={python}"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=840,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (checkout / ".venv" / "bin" / "modeltel").exists()
