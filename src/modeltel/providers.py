@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from modeltel import semconv
-from modeltel.config import Settings, Signal
+from modeltel.config import Settings, Signal, enable_sdk_self_metrics
 from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
 
@@ -233,6 +233,24 @@ def build(settings: Settings) -> Handle:
     """Create providers (or add JSONL to the ones already installed) and register exit hooks."""
     handle = Handle(settings)
     resource = build_resource(settings)
+    # Metrics first: batch processors and OTLP exporters bind the global meter provider when they
+    # are built, and count what they drop on it (otel.sdk.processor.span.processed, error.type).
+    enable_sdk_self_metrics()
+    existing_meter = metrics.get_meter_provider()
+    if isinstance(existing_meter, MeterProvider):
+        handle.meter_provider = existing_meter
+        readers = [metric_reader(settings, "jsonl")] if settings.jsonl else []
+        for reader in readers:
+            existing_meter.add_metric_reader(reader)
+    else:
+        handle.owns_providers = True
+        readers = [metric_reader(settings, n) for n in settings.metrics_exporters]
+        handle.meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
+        metrics.set_meter_provider(handle.meter_provider)
+    handle.metric_readers = readers
+
     existing_tracer = trace.get_tracer_provider()
     if isinstance(existing_tracer, TracerProvider):
         handle.tracer_provider = existing_tracer
@@ -240,7 +258,6 @@ def build(settings: Settings) -> Handle:
             [_batch(settings, JsonlSpanExporter(settings))] if settings.jsonl else []
         )
     else:
-        handle.owns_providers = True
         handle.tracer_provider = TracerProvider(
             resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False
         )
@@ -252,20 +269,6 @@ def build(settings: Settings) -> Handle:
     jsonl_exporter = handle.jsonl_span_exporter
     if jsonl_exporter is not None:  # one summaries.jsonl line per finished *.job span
         handle.tracer_provider.add_span_processor(JobSummaries.attach(jsonl_exporter))
-
-    existing_meter = metrics.get_meter_provider()
-    if isinstance(existing_meter, MeterProvider):
-        handle.meter_provider = existing_meter
-        readers = [metric_reader(settings, "jsonl")] if settings.jsonl else []
-        for reader in readers:
-            existing_meter.add_metric_reader(reader)
-    else:
-        readers = [metric_reader(settings, n) for n in settings.metrics_exporters]
-        handle.meter_provider = MeterProvider(
-            resource=resource, metric_readers=readers, shutdown_on_exit=False
-        )
-        metrics.set_meter_provider(handle.meter_provider)
-    handle.metric_readers = readers
 
     if settings.logs_exporters and handle.owns_providers:
         handle.logger_provider = _logger_provider(settings, resource)
