@@ -81,16 +81,29 @@ def test_write_errors_warn_once_drop_and_never_raise(
     assert exporter.errors.dropped == 6
 
 
-def test_symlinked_file_is_not_followed(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    outside = tmp_path / "outside.txt"
-    outside.write_text("untouched\n")
+def test_symlinks_planted_in_the_data_dir_are_not_followed(tmp_path: Path) -> None:
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    outside.mkdir()
+    data.mkdir()
+    (data / "traces").symlink_to(outside, target_is_directory=True)
     exporter = JsonlSpanExporter(load_settings({}, data_dir=data))
+    assert exporter.export(_finished_spans(1)) is SpanExportResult.FAILURE
+    assert list(outside.iterdir()) == []
+    (data / "traces").unlink()
+    target = tmp_path / "victim.txt"
+    target.write_text("untouched\n")
+    (data / "summaries.jsonl").symlink_to(target)
     exporter.export(_finished_spans(1))
-    (path,) = jsonl_files(data, "traces")
-    exporter.file.close()
+    exporter.shutdown()  # writes the process summary: must refuse the planted link
+    assert target.read_text() == "untouched\n"
+
+
+def test_a_file_deleted_while_in_use_is_recreated(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    exporter = JsonlSpanExporter(load_settings({}, data_dir=tmp_path))
+    exporter.export(_finished_spans(1))
+    (path,) = jsonl_files(tmp_path, "traces")
     path.unlink()
-    path.symlink_to(outside)
-    exporter.file.path = None
-    assert exporter.export(_finished_spans(1)) in (SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
-    assert outside.read_text() == "untouched\n"
+    with caplog.at_level(logging.WARNING):
+        assert exporter.export(_finished_spans(2)) is SpanExportResult.SUCCESS
+    assert any("deleted while in use" in r.getMessage() for r in caplog.records)
+    assert len(spans(tmp_path)) == 2  # the new file holds what came after the deletion

@@ -28,6 +28,7 @@ from opentelemetry.trace import StatusCode
 
 from modeltel import semconv as sc
 from modeltel.config import Settings
+from modeltel.export.files import SUMMARIES_FILE, append_line
 from modeltel.export.summary import (
     CalibrationSummary,
     QualitySnapshot,
@@ -144,10 +145,9 @@ class JobSummaries(SpanProcessor):
                 self._owner.pop(span_id, None)
 
     def _write(self, summary: RunSummary) -> None:
-        from modeltel.export.jsonl import SUMMARIES_FILE, append_line
 
         try:
-            append_line(self.settings.data_dir / SUMMARIES_FILE, summary.model_dump_json())
+            append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())
         except OSError as exc:
             with self._lock:
                 warned, self._warned = self._warned, True

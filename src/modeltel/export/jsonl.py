@@ -12,15 +12,10 @@ built with no arguments (they then read settings from the environment), which is
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import re
-import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.metrics.export import (
@@ -33,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from modeltel.config import Settings, load_settings
+from modeltel.export.files import SUMMARIES_FILE, ProcessFile, append_line
 from modeltel.export.otlp_json import encode_metrics, encode_spans
 from modeltel.export.summary import SpanStats
 
@@ -40,12 +36,6 @@ if TYPE_CHECKING:
     from modeltel.export.jobs import JobSummaries
 
 _logger = logging.getLogger(__name__)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-SUMMARIES_FILE = "summaries.jsonl"
-
-
-def _file_safe(name: str) -> str:
-    return _UNSAFE.sub("_", name).strip("._") or "unknown_service"
 
 
 def service_of(resource: Resource | None) -> str:
@@ -53,90 +43,6 @@ def service_of(resource: Resource | None) -> str:
     if resource is None:
         return "unknown_service"
     return str(resource.attributes.get("service.name", "unknown_service"))
-
-
-def private_dir(path: Path) -> None:
-    """Create ``path`` and any missing parents with mode 0700 (``mkdir -p`` gives parents 0777)."""
-    if path.is_dir():
-        return
-    if path.parent != path:
-        private_dir(path.parent)
-    with contextlib.suppress(FileExistsError):  # another process made it first
-        path.mkdir(mode=0o700)
-
-
-def append_line(path: Path, line: str) -> None:
-    """Append ``line`` + newline to ``path`` with one write, creating it 0600 (dirs 0700)."""
-    private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        _write_all(fd, (line + "\n").encode("utf-8", "backslashreplace"))
-    finally:
-        os.close(fd)
-
-
-def _write_line(fd: int, data: bytes) -> None:
-    """``data`` and a newline in one ``writev``: one append, without copying a ~300 KiB batch
-    (and holding it twice) to add one byte. A short write (full disk, signal) finishes with write."""
-    written = os.writev(fd, (data, b"\n"))
-    if written < len(data) + 1:
-        _write_all(fd, (data + b"\n")[written:])
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-class ProcessFile:
-    """The append-only file of one signal for the current process, opened on first write.
-
-    ``backslashreplace`` keeps lone surrogates (only possible inside JSON strings) as valid JSON
-    escapes instead of failing the whole line.
-    """
-
-    def __init__(self, data_dir: Path, signal: str) -> None:
-        self.data_dir = data_dir
-        self.signal = signal
-        self._fd: int | None = None
-        self._pid = 0
-        self.path: Path | None = None
-        self._lock = threading.Lock()
-        os.register_at_fork(after_in_child=self._after_fork)
-
-    def _after_fork(self) -> None:
-        # The parent's descriptor and lock state are not ours: a child writes its own file.
-        self._lock = threading.Lock()
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd = None
-        self.path = None
-
-    def _open(self, service: str) -> int:
-        now = time.time()
-        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-        pid = os.getpid()
-        directory = self.data_dir / self.signal / day
-        private_dir(directory)
-        path = directory / f"{_file_safe(service)}-{pid}-{int(now)}.jsonl"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        self._fd = os.open(path, flags, 0o600)
-        self._pid, self.path = pid, path
-        return self._fd
-
-    def write(self, line: str, service: str) -> None:
-        data = line.encode("utf-8", "backslashreplace")
-        with self._lock:
-            fd = self._fd if self._fd is not None and self._pid == os.getpid() else self._open(service)
-            _write_line(fd, data)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd = None
 
 
 class _WriteErrors:
@@ -209,7 +115,7 @@ class JsonlSpanExporter(SpanExporter):
             started_ns=self._started_ns,
         )
         try:
-            append_line(self.settings.data_dir / SUMMARIES_FILE, summary.model_dump_json())
+            append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())
         except OSError as exc:
             self.errors.record(f"{SUMMARIES_FILE} under {self.settings.data_dir}", 0, exc)
 

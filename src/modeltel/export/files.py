@@ -1,0 +1,150 @@
+"""Private, append-only files under the data dir: the one place modeltel creates files.
+
+Directories are 0700 and files 0600 (a stricter umask still applies). Below the data dir every
+directory is opened relative to its parent with ``O_NOFOLLOW``, and files with ``O_NOFOLLOW`` too,
+so a symlink planted inside the data dir cannot redirect a write elsewhere. A line is one ``writev``
+on an ``O_APPEND`` descriptor: concurrent writers never interleave within a line, and a crash tears
+at most the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+_logger = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+SUMMARIES_FILE = "summaries.jsonl"
+"""One RunSummary per line, directly under the data dir, shared by every process (DESIGN §5)."""
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def file_safe(name: str) -> str:
+    """``name`` reduced to characters that are safe in a file name."""
+    return _UNSAFE.sub("_", name).strip("._") or "unknown_service"
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` and any missing parents with mode 0700 (``mkdir -p`` gives parents 0777)."""
+    if path.is_dir():
+        return
+    if path.parent != path:
+        private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):  # another process made it first
+        path.mkdir(mode=0o700)
+
+
+def open_dir(root: Path, parts: Sequence[str]) -> int:
+    """A descriptor of ``root/parts...``, creating what is missing; no part may be a symlink.
+
+    ``root`` is the user's choice (it may itself be a link); everything below it is modeltel's.
+    """
+    private_dir(root)
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for part in parts:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o700, dir_fd=fd)
+            child = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_append(root: Path, parts: Sequence[str], name: str) -> int:
+    """An ``O_APPEND`` descriptor of ``root/parts.../name``, created 0600."""
+    directory = open_dir(root, parts)
+    try:
+        return os.open(name, _FILE_FLAGS, 0o600, dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
+def write_line(fd: int, data: bytes) -> None:
+    """``data`` and a newline in one ``writev`` (no copy of a large batch to add one byte).
+
+    A short write (full disk, signal) is finished with plain writes.
+    """
+    written = os.writev(fd, (data, b"\n"))
+    if written < len(data) + 1:
+        view = memoryview(data + b"\n")[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def append_line(root: Path, name: str, line: str) -> None:
+    """Append one line to ``root/name`` (e.g. ``summaries.jsonl``), shared by all processes."""
+    fd = open_append(root, (), name)
+    try:
+        write_line(fd, line.encode("utf-8", "backslashreplace"))
+    finally:
+        os.close(fd)
+
+
+class ProcessFile:
+    """The append-only file of one signal for the current process, opened on first write.
+
+    Named ``<signal>/<YYYY-MM-DD>/<service>-<pid>-<unix_start>.jsonl``. A forked child opens its
+    own. If the file is deleted under a running process (a cleanup script, a removed data dir), the
+    next write notices (link count 0), warns once and starts a new file instead of writing into the
+    void. ``backslashreplace`` keeps lone surrogates, possible only inside JSON strings, as valid
+    JSON escapes.
+    """
+
+    def __init__(self, data_dir: Path, signal: str) -> None:
+        self.data_dir = data_dir
+        self.signal = signal
+        self._fd: int | None = None
+        self._pid = 0
+        self.path: Path | None = None
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # The parent's descriptor and lock state are not ours: a child writes its own file.
+        self._lock = threading.Lock()
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+        self.path = None
+
+    def _open(self, service: str) -> int:
+        now = time.time()
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+        pid = os.getpid()
+        name = f"{file_safe(service)}-{pid}-{int(now)}.jsonl"
+        self._fd = open_append(self.data_dir, (self.signal, day), name)
+        self._pid, self.path = pid, self.data_dir / self.signal / day / name
+        return self._fd
+
+    def _current(self, service: str) -> int:
+        fd = self._fd
+        if fd is None or self._pid != os.getpid():
+            return self._open(service)
+        if os.fstat(fd).st_nlink == 0:
+            _logger.warning("modeltel: %s was deleted while in use; writing a new file", self.path)
+            os.close(fd)
+            return self._open(service)
+        return fd
+
+    def write(self, line: str, service: str) -> None:
+        data = line.encode("utf-8", "backslashreplace")
+        with self._lock:
+            write_line(self._current(service), data)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
