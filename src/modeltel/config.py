@@ -58,6 +58,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODELTEL_JSONL", "true", "write local JSONL in addition to other exporters"),
     EnvVar("MODELTEL_CAPTURE_CONTENT", "false", "record prompts, completions and raw inputs"),
     EnvVar("MODELTEL_RUN_ID", None, "groups the traces of one logical run across processes"),
+    EnvVar(
+        "MODELTEL_REDACT_KEYS",
+        "password,passwd,pwd,secret,token,authorization,credential,credentials,cookie,"
+        "api_key,apikey,private_key,access_key",
+        "attribute-key words whose values are replaced by `<redacted>` before any export",
+    ),
     EnvVar("OTEL_SDK_DISABLED", "false", "`true` disables telemetry like MODELTEL_ENABLED=false"),
     EnvVar("OTEL_SERVICE_NAME", None, "resource `service.name`; also names the JSONL files"),
     EnvVar("OTEL_RESOURCE_ATTRIBUTES", None, "extra resource attributes, `k=v,k2=v2`"),
@@ -87,6 +93,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
 Per-signal forms (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` etc.) are honoured too and override the
 generic ones, as the OTLP exporter specification says.
 """
+
+
+DEFAULT_REDACT_KEYS = next(str(v.default) for v in ENV_VARS if v.name == "MODELTEL_REDACT_KEYS").split(",")
 
 
 class ConfigProblem(BaseModel):
@@ -138,6 +147,7 @@ class Settings(BaseModel):
     data_dir: Path = Path("./modeltel-data")
     jsonl: bool = True
     capture_content: bool = False
+    redact_keys: tuple[str, ...] = tuple(DEFAULT_REDACT_KEYS)
     run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     service_name: str | None = None
     traces_exporters: tuple[str, ...] = ()
@@ -430,6 +440,9 @@ def load_settings(
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", str(batch), f"must not exceed OTEL_BSP_MAX_QUEUE_SIZE ({queue})"
         )
         values["bsp_max_export_batch_size"] = min(512, queue)
+    redact = reader.raw("MODELTEL_REDACT_KEYS")
+    if redact is not None:
+        values["redact_keys"] = tuple(k.strip() for k in redact.split(",") if k.strip())
     run_id = reader.raw("MODELTEL_RUN_ID")
     if run_id is not None:
         values["run_id"] = run_id

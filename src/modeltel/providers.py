@@ -14,6 +14,7 @@ import multiprocessing.util
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import FrameType
 from typing import Any
@@ -27,13 +28,19 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider, sampling
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 
 from modeltel import semconv
 from modeltel.config import Settings, Signal, enable_sdk_self_metrics
 from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
+from modeltel.export.redact import Redactor
 
 _logger = logging.getLogger(__name__)
 
@@ -74,10 +81,31 @@ def _otlp_kwargs(settings: Settings, signal_name: Signal) -> dict[str, Any]:
     return kwargs
 
 
+class RedactingSpanExporter(SpanExporter):
+    """Hands ``inner`` spans whose secret-looking attribute values are replaced (export/redact.py)."""
+
+    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
+        self.inner = inner
+        self.redactor = redactor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export(self.redactor.spans(spans))
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 def span_exporter(settings: Settings, name: str) -> SpanExporter:
-    """One trace exporter by its OTEL_TRACES_EXPORTER name."""
+    """One trace exporter by its OTEL_TRACES_EXPORTER name; all but JSONL get a redacting wrapper."""
     if name == "jsonl":
-        return JsonlSpanExporter(settings)
+        return JsonlSpanExporter(settings)  # redacts itself, on its hot path
+    return RedactingSpanExporter(_plain_span_exporter(settings, name), Redactor(settings.redact_keys))
+
+
+def _plain_span_exporter(settings: Settings, name: str) -> SpanExporter:
     if name == "console":
         return ConsoleSpanExporter()
     if name == "otlp":

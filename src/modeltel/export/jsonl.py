@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from modeltel.config import Settings, load_settings
 from modeltel.export.files import SUMMARIES_FILE, ProcessFile, append_line
 from modeltel.export.otlp_json import encode_metrics, encode_spans
+from modeltel.export.redact import Redactor
 from modeltel.export.summary import SpanStats
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class JsonlSpanExporter(SpanExporter):
         self.file = ProcessFile(self.settings.data_dir, "traces")
         self.stats = SpanStats()
         self.errors = _WriteErrors()
+        self.redactor = Redactor(self.settings.redact_keys)
         self._service: str | None = self.settings.service_name
         self.jobs: JobSummaries | None = None
         """Set by :meth:`JobSummaries.attach`: per-job summary lines (export/jobs.py)."""
@@ -94,7 +96,7 @@ class JsonlSpanExporter(SpanExporter):
         if self._service is None:
             self._service = service_of(spans[0].resource)
         try:
-            self.file.write(encode_spans(spans), self._service)
+            self.file.write(encode_spans(self.redactor.spans(spans)), self._service)
         except OSError as exc:
             self.errors.record(f"trace file under {self.settings.data_dir}", len(spans), exc)
             return SpanExportResult.FAILURE
