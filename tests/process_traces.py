@@ -61,7 +61,9 @@ def run_script(
             stdout, stderr = "", ""
         _signal_group(process.pid, signal.SIGKILL)
         process.wait(10)
-        raise AssertionError(f"timed out after {timeout}s\n--- stdout\n{stdout}\n--- stderr\n{stderr}") from None
+        raise AssertionError(
+            f"timed out after {timeout}s\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        ) from None
     finally:
         _signal_group(process.pid, signal.SIGKILL)  # workers a finished program left behind
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
@@ -135,7 +137,7 @@ class Trace:
 
 def spans_in(path: Path) -> list[tuple[Any, Any, Any]]:
     """The spans of one file, decoded with the official protos like ``otlp_files.spans``."""
-    found = []
+    found: list[tuple[Any, Any, Any]] = []
     for line in path.read_text().splitlines():
         request = ParseDict(hex_to_base64(json.loads(line)), ExportTraceServiceRequest())
         for rs in request.resource_spans:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from modeltel.config import load_settings
 from modeltel.read.files import BadLine, SourceError, summary_files, trace_files
 from modeltel.read.window import parse_time
 
@@ -51,7 +50,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", metavar="T", help="spans started at or after T (ISO 8601, or 30m/2h/1d ago)")
+    parser.add_argument(
+        "--since", metavar="T", help="spans started at or after T (ISO 8601, or 30m/2h/1d ago)"
+    )
     parser.add_argument("--until", metavar="T", help="spans started before T (ISO 8601, or 30m/2h/1d ago)")
 
 
@@ -72,6 +73,7 @@ class Sources:
 
 def default_data_dir() -> Path:
     """The data dir from the environment; a bad unrelated variable is a warning, not a failure."""
+    from modeltel.config import load_settings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         settings = load_settings(check_dirs=False)
@@ -213,15 +215,19 @@ def render_table(
     color: bool = False,
     highlight: Callable[[int], bool] | None = None,
     details: Callable[[int], list[str]] | None = None,
+    left: int = 1,
 ) -> str:
-    """Aligned columns (first left, others right). With ``color``: bold header, a rule, red rows.
+    """Aligned columns (the first ``left`` to the left, numbers to the right).
 
-    ``details(i)`` gives indented lines to print under row ``i``.
+    With ``color``: bold header, a rule, red highlighted rows. ``details(i)`` gives indented lines
+    to print under row ``i``.
     """
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        parts = [
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "  ".join(parts).rstrip()
 
     out = []

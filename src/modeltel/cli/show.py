@@ -1,4 +1,4 @@
-"""``modeltel show [PATH...] [--data-dir D] [--trace ID | --last] [--since T] [--until T] [--format table|json]``.
+"""``modeltel show [PATH...] [--data-dir D] [--trace ID | --last] [--since T] [--until T] [--format F]``.
 
 The per-span-name table (count, errors, total, mean, p50, p95, max) over every file, one trace or
 a time window, then the job summaries from ``summaries.jsonl`` (a calibration's best-loss
@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.export.summary import RunSummary
 from modeltel.read.query import aggregate, last_trace_id
 from modeltel.read.reports import NameRow, format_seconds, name_rows
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries, select_summaries
+
+if TYPE_CHECKING:
+    from modeltel.export.summary import RunSummary
 
 MAX_JOBS_SHOWN = 20
 """Table output lists the latest jobs only; ``--format json`` has them all."""
@@ -138,6 +140,7 @@ def _jobs_table(jobs: list[RunSummary], color: bool) -> str:
         color=color,
         highlight=lambda i: jobs[i].status == "error",
         details=lambda i: job_details(jobs[i]),
+        left=4,
     )
 
 
@@ -179,5 +182,5 @@ def job_details(job: RunSummary) -> list[str]:
             details.append("classes " + ", ".join(f"{k} {v:.0%}" for k, v in classes) + more)
         if q.feature_missingness:
             worst = list(q.feature_missingness.items())[:4]
-            details.append("missing " + ", ".join(f"{k} {v:.1%}" for k, v in worst))
+            details.append("missing values " + ", ".join(f"{k} {v:.1%}" for k, v in worst))
     return details

@@ -1,4 +1,4 @@
-"""``modeltel stats --by model|engine|name|ATTRIBUTE [PATH...] [--since T] [--until T] [--format table|json|csv]``.
+"""``modeltel stats --by model|engine|name|KEY [PATH...] [--since T] [--until T] [--format table|json|csv]``.
 
 Per group: calls, errors, tokens in/out, latency mean/p50/p95, time to first token, cost and
 throughput, and the p10/p25/p50/p75/p90 spread of tokens, cost and duration. ``model`` is the
@@ -18,7 +18,15 @@ from typing import Any
 
 from modeltel.cli import _reading as reading
 from modeltel.read.query import aggregate
-from modeltel.read.reports import PERCENTILES, Spread, StatsRow, format_seconds, group_keys, stats_query, stats_rows
+from modeltel.read.reports import (
+    PERCENTILES,
+    Spread,
+    StatsRow,
+    format_seconds,
+    group_keys,
+    stats_query,
+    stats_rows,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -49,7 +57,10 @@ def _stats(args: argparse.Namespace) -> int:
     total = sum(p.stat().st_size for p in found.trace_files)
     with reading.ProgressBar(total, "reading") as bar:
         result = aggregate(
-            found.trace_files, stats_query(args.by, since_ns=since, until_ns=until), progress=bar.advance, on_bad_line=bad
+            found.trace_files,
+            stats_query(args.by, since_ns=since, until_ns=until),
+            progress=bar.advance,
+            on_bad_line=bad,
         )
     rows = stats_rows(result.table)
     if args.format == "json":
@@ -130,4 +141,4 @@ def _spread_table(rows: list[StatsRow], color: bool) -> str:
                 continue
             shown = [_seconds(v) if seconds else _amount(v) for v in spread.percentiles.values()]
             cells.append((row.group, label, *shown))
-    return reading.render_table(headers, cells, color=color)
+    return reading.render_table(headers, cells, color=color, left=2)

@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
     )
     reading.add_source_arguments(parser)
     parser.add_argument("--trace", metavar="ID", help="the trace to draw (default: the most recent)")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="FILE.html or FILE.png")
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="FILE", help="FILE.html or FILE.png"
+    )
     parser.set_defaults(func=main)
 
 

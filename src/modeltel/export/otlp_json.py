@@ -18,19 +18,17 @@ import base64
 import json
 import math
 import operator
-from itertools import islice, repeat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import Link, SpanContext
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 """C-accelerated JSON string quoting; non-ASCII stays raw and the line is written as UTF-8."""
 
 _isfinite = math.isfinite
@@ -105,7 +103,7 @@ def encode_attributes(attributes: Mapping[str, Any] | None) -> str:
     if attributes is None:
         return "[]"
     out = []
-    for key, value in attribute_items(attributes):
+    for key, value in attributes.items() if type(attributes) is dict else attribute_items(attributes):
         prefix = _key_prefix.get(key) or _prefix(key)
         kind = type(value)
         # The common types inline; everything else (and the edge cases of float) via encode_value.
@@ -120,117 +118,6 @@ def encode_attributes(attributes: Mapping[str, Any] | None) -> str:
         else:
             out.append(prefix + encode_value(value) + "}}")
     return "[" + ",".join(out) + "]"
-
-
-# --- many attribute maps at once ---------------------------------------------------------------------
-# A batch holds hundreds of spans whose attributes mostly share their keys. Encoding them a column at
-# a time (one key across all maps that have the same keys) moves the per-value work from Python
-# bytecode into C loops (map over a C function, `%` formatting): ~1 µs instead of ~3 µs per span of
-# six attributes (bench/overhead.py), which matters because the export thread shares the GIL with
-# the application.
-
-_INNER_DICT = operator.attrgetter("_dict")
-_JSON_BOOL = {True: "true", False: "false"}
-_COLUMN_FORMATS: dict[type, tuple[str, str, Any]] = {
-    str: ('"stringValue":', "", _quote),
-    int: ('"intValue":"', '"', int.__repr__),
-    float: ('"doubleValue":', "", float.__repr__),
-    bool: ('"boolValue":', "", _JSON_BOOL.__getitem__),
-}
-"""Opening, closing and C converter of the ``AnyValue`` member per exact value type: a column of
-one such type is converted with ``map``. Mixed columns, other types and non-finite floats go
-through :func:`encode_value`."""
-_ANY_VALUE = ("", "", encode_value)
-
-
-def plain_dicts(maps: Sequence[Mapping[str, Any] | None]) -> Sequence[dict[str, Any]] | None:
-    """The plain dicts behind ``maps`` (the SDK's ``BoundedAttributes`` keep one), or None when
-    some map is anything else (None, a proxy, a dict subclass)."""
-    kinds = set(map(type, maps))
-    if kinds == {dict}:
-        return maps  # type: ignore[return-value]
-    if kinds == {BoundedAttributes}:
-        try:
-            dicts = list(map(_INNER_DICT, maps))
-        except AttributeError:  # an SDK that keeps its values elsewhere
-            return None
-        if set(map(type, dicts)) == {dict}:
-            return dicts
-    return None
-
-
-def columns(dicts: Sequence[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[int] | None, list[tuple[Any, ...]]]]:
-    """``dicts`` grouped by their keys (in order): ``(keys, indices, value columns)`` per group.
-
-    ``indices`` are the positions in ``dicts`` of the group's members, None when every dict has
-    the same keys (the common case, found with one C-level count).
-    """
-    shapes = list(map(tuple, dicts))
-    if not shapes:
-        return []
-    if shapes.count(shapes[0]) == len(shapes):
-        return [(shapes[0], None, _value_columns(shapes[0], dicts))]
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for index, shape in enumerate(shapes):
-        members = groups.get(shape)
-        if members is None:
-            members = groups[shape] = []
-        members.append(index)
-    return [(shape, members, _value_columns(shape, [dicts[i] for i in members])) for shape, members in groups.items()]
-
-
-def _value_columns(keys: tuple[str, ...], dicts: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    if not keys:
-        return []
-    if len(keys) == 1:
-        return [tuple(map(operator.itemgetter(keys[0]), dicts))]
-    return list(zip(*map(operator.itemgetter(*keys), dicts), strict=True))
-
-
-def _array_pieces(keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> list[Iterable[str]]:
-    """The ``KeyValue`` arrays of maps with these ``keys`` and value columns, as pieces whose
-    ``"".join`` row by row makes each array: constants repeat, values are converted columns."""
-    if not keys:
-        return [repeat("[]")]
-    pieces: list[Iterable[str]] = []
-    closing = "["
-    for key, column in zip(keys, values, strict=True):
-        kinds = set(map(type, column))
-        opening, close, convert = _COLUMN_FORMATS.get(kinds.pop(), _ANY_VALUE) if len(kinds) == 1 else _ANY_VALUE
-        if convert is float.__repr__ and not all(map(_isfinite, column)):
-            opening, close, convert = _ANY_VALUE
-        pieces.append(repeat(closing + _prefix(key) + opening))
-        pieces.append(map(convert, column))
-        closing = close + "}},"
-    pieces.append(repeat(closing[:-1] + "]"))
-    return pieces
-
-
-def _rows(pieces: list[Iterable[str]], size: int) -> list[str]:
-    """Join ``pieces`` (columns and repeated constants) row by row, in C: zip makes the rows."""
-    return list(islice(map("".join, zip(*pieces)), size))
-
-
-def attribute_pieces(maps: Sequence[Mapping[str, Any] | None]) -> list[Iterable[str]]:
-    """``encode_attributes(m)`` for each of ``maps``, as pieces for :func:`_rows`."""
-    dicts = plain_dicts(maps)
-    if dicts is None:
-        return [[encode_attributes(m) for m in maps]]
-    groups = columns(dicts)
-    if len(groups) == 1 and groups[0][1] is None:
-        keys, _, values = groups[0]
-        return _array_pieces(keys, values)
-    out = [""] * len(dicts)
-    for keys, members, values in groups:
-        assert members is not None
-        for index, text in zip(members, _rows(_array_pieces(keys, values), len(members)), strict=True):
-            out[index] = text
-    return [out]
-
-
-def encode_attribute_arrays(maps: Sequence[Mapping[str, Any] | None]) -> list[str]:
-    """``[encode_attributes(m) for m in maps]``, computed a column at a time."""
-    return _rows(attribute_pieces(maps), len(maps))
 
 
 # --- spans -------------------------------------------------------------------------------------------
@@ -256,18 +143,19 @@ def _hex(value: int, size: int) -> str:
 
 _FIELDS = operator.attrgetter(
     "_context", "_parent", "_name", "_kind", "_start_time", "_end_time",
-    "_attributes", "_events", "_links", "_status",
+    "_attributes._dict", "_events._dq", "_links._dq", "_status",
     "_attributes.dropped", "_events.dropped", "_links.dropped",
 )  # fmt: skip
 """The fields behind ``ReadableSpan``'s properties, read in one C call.
 
 The properties cost ~3 µs per span (``events`` and ``links`` copy into new tuples on every call,
 ``attributes`` wraps a ``MappingProxyType``); in the SDK's own class they are plain reads of these
-fields, and the dropped counts are read from the bounded containers the SDK's spans always have.
+fields. Attributes, events and links are read from the dict and deques inside the SDK's
+``BoundedAttributes`` and ``BoundedList`` (whose own ``items``, ``__len__`` and ``__iter__`` are
+Python), and the dropped counts from those bounded containers, which the SDK's spans always have.
 So the fields are read for that exact class only; anything else (a subclass, a wrapper, a span
 built by hand with plain containers, an SDK that renamed them) goes through the public properties.
 """
-_ATTRIBUTES = 6
 
 
 def _public_fields(span: ReadableSpan) -> tuple[Any, ...]:
@@ -278,15 +166,25 @@ def _public_fields(span: ReadableSpan) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def read_fields(
+    spans: Sequence[ReadableSpan],
+    fields: Callable[[ReadableSpan], tuple[Any, ...]],
+    properties: Callable[[ReadableSpan], tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """``fields`` (an ``attrgetter`` of private fields) of each span when all are the SDK's own
+    class and have those fields, else ``properties`` (the same values through public properties)."""
+    if set(map(type, spans)) == {ReadableSpan}:
+        try:
+            return list(map(fields, spans))
+        except AttributeError:
+            pass
+    return list(map(properties, spans))
+
+
 def span_fields(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
     """``(context, parent, name, kind, start_time, end_time, attributes, events, links, status,
     dropped_attributes, dropped_events, dropped_links)`` for each span."""
-    if set(map(type, spans)) == {ReadableSpan}:
-        try:
-            return list(map(_FIELDS, spans))
-        except AttributeError:
-            pass
-    return list(map(_public_fields, spans))
+    return read_fields(spans, _FIELDS, _public_fields)
 
 
 _NAME_CACHE_LIMIT = 4096
@@ -309,9 +207,10 @@ def _link(link: Link) -> str:
     )
 
 
-def _encode_fields(fields: tuple[Any, ...], attributes_json: str) -> str:
-    """One ``Span`` object from :func:`span_fields` and its encoded attributes."""
-    context, parent, name, kind, start, end, _, events, links, status, *dropped = fields
+def _encode_fields(fields: tuple[Any, ...]) -> str:
+    """One ``Span`` object from its :func:`span_fields`."""
+    (context, parent, name, kind, start, end, attributes, events, links, status,
+     dropped_attributes, dropped_events, dropped_links) = fields  # fmt: skip
     trace_id, span_id, _, _, state, _ = context  # SpanContext is a 6-tuple; its properties index it
     quoted = _quoted_names.get(name)
     if quoted is None:
@@ -323,7 +222,6 @@ def _encode_fields(fields: tuple[Any, ...], attributes_json: str) -> str:
     else:
         parent_id = f'"parentSpanId":"{parent.span_id.to_bytes(8, "big").hex()}",'
         flags = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
-    dropped_attributes, dropped_events, dropped_links = dropped
     tail = f',"droppedAttributesCount":{dropped_attributes}' if dropped_attributes else ""
     if events:
         tail += ',"events":[' + ",".join(map(_event, events)) + "]"
@@ -337,98 +235,17 @@ def _encode_fields(fields: tuple[Any, ...], attributes_json: str) -> str:
     message = ',"message":' + _quote(description) if description else ""
     return (
         f'{{"traceId":"{trace_id.to_bytes(16, "big").hex()}","spanId":"{span_id.to_bytes(8, "big").hex()}",'
-        f'{_trace_state(state)}{parent_id}"name":{quoted},"kind":{kind._value_ + 1}'
-        f',"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":{attributes_json}{tail}'
+        f"{'' if state is DEFAULT_TRACE_STATE else _trace_state(state)}{parent_id}"
+        f'"name":{quoted},"kind":{kind._value_ + 1}'
+        f',"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}"'
+        f',"attributes":{encode_attributes(attributes)}{tail}'
         f',"status":{{"code":{status.status_code._value_}{message}}},"flags":{flags}}}'
     )
 
 
 def encode_span(span: ReadableSpan) -> str:
     """One OTLP/JSON ``Span`` object."""
-    (fields,) = span_fields([span])
-    return _encode_fields(fields, encode_attributes(fields[_ATTRIBUTES]))
-
-
-_CONTEXT, _PARENT, _NAME, _KIND, _START, _END, _ATTRIBUTE_MAP, _STATUS = (
-    operator.itemgetter(i) for i in (0, 1, 2, 3, 4, 5, 6, 9)
-)
-_EXTRAS = operator.itemgetter(7, 8, 10, 11, 12)
-"""Events, links and the three dropped counts: a span with any of them takes the general path."""
-_TRACE_ID, _SPAN_ID, _IS_REMOTE_FIELD, _TRACE_STATE = (operator.itemgetter(i) for i in (0, 1, 2, 4))
-_VALUE = operator.attrgetter("_value_")
-_STATUS_CODE = operator.attrgetter("status_code")
-_DESCRIPTION = operator.attrgetter("description")
-_BYTES_16 = operator.methodcaller("to_bytes", 16, "big")
-_BYTES_8 = operator.methodcaller("to_bytes", 8, "big")
-_KIND_JSON = tuple(str(kind.value + 1) for kind in sorted(SpanKind, key=lambda kind: kind.value))
-_STATUS_JSON = tuple(str(code.value) for code in sorted(StatusCode, key=lambda code: code.value))
-
-
-def _parent_member(parent: SpanContext | None) -> str:
-    return "" if parent is None else f'"parentSpanId":"{parent.span_id.to_bytes(8, "big").hex()}",'
-
-
-def _plain_span_pieces(fields: list[tuple[Any, ...]]) -> list[Iterable[str]] | None:
-    """The spans' JSON objects as pieces for :func:`_rows`, when every span is plain (no events,
-    links, drops or status message: nearly all spans); None otherwise.
-
-    What :func:`_encode_fields` does per span, a column at a time: ~2x cheaper per span.
-    """
-    if any(map(any, map(_EXTRAS, fields))):
-        return None
-    statuses = list(map(_STATUS, fields))
-    starts = list(map(_START, fields))
-    ends = list(map(_END, fields))
-    if any(map(_DESCRIPTION, statuses)) or None in starts or None in ends:
-        return None
-    contexts = list(map(_CONTEXT, fields))
-    parents = list(map(_PARENT, fields))
-    states = list(map(_TRACE_STATE, contexts))
-    if states.count(DEFAULT_TRACE_STATE) == len(states):
-        trace_states: Iterable[str] = repeat("")
-    else:
-        trace_states = list(map(_trace_state, states))
-    roots = parents.count(None)
-    if roots == len(parents):
-        parent_ids: Iterable[str] = repeat("")
-        flags: Iterable[str] = repeat(str(_HAS_IS_REMOTE))
-    else:
-        parent_ids = list(map(_parent_member, parents))
-        remote = [parent is not None and parent.is_remote for parent in parents]
-        flags = repeat(str(_HAS_IS_REMOTE)) if not any(remote) else [str(_flags(p)) for p in parents]
-    return [
-        repeat('{"traceId":"'),
-        map(bytes.hex, map(_BYTES_16, map(_TRACE_ID, contexts))),
-        repeat('","spanId":"'),
-        map(bytes.hex, map(_BYTES_8, map(_SPAN_ID, contexts))),
-        repeat('",'),
-        trace_states,
-        parent_ids,
-        repeat('"name":'),
-        map(_quote, map(_NAME, fields)),
-        repeat(',"kind":'),
-        map(_KIND_JSON.__getitem__, map(_VALUE, map(_KIND, fields))),
-        repeat(',"startTimeUnixNano":"'),
-        map(int.__repr__, starts),
-        repeat('","endTimeUnixNano":"'),
-        map(int.__repr__, ends),
-        repeat('","attributes":'),
-        *attribute_pieces(list(map(_ATTRIBUTE_MAP, fields))),
-        repeat(',"status":{"code":'),
-        map(_STATUS_JSON.__getitem__, map(_VALUE, map(_STATUS_CODE, statuses))),
-        repeat('},"flags":'),
-        flags,
-        repeat("}"),
-    ]
-
-
-def _encode_span_list(spans: Sequence[ReadableSpan]) -> list[str]:
-    fields = span_fields(spans)
-    pieces = _plain_span_pieces(fields)
-    if pieces is not None:
-        return _rows(pieces, len(fields))
-    arrays = encode_attribute_arrays(list(map(_ATTRIBUTE_MAP, fields)))
-    return list(map(_encode_fields, fields, arrays))
+    return _encode_fields(span_fields([span])[0])
 
 
 class _Cache:
@@ -494,7 +311,7 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> str:
         parts.append(("," if r else "") + '{"resource":' + _cache.resource(resource) + ',"scopeSpans":[')
         for s, (_, scope, members) in enumerate(resource_groups):
             parts.append(("," if s else "") + "{" + _cache.scope(scope) + ',"spans":[')
-            parts.append(",".join(_encode_span_list(members)))
+            parts.append(",".join(map(_encode_fields, span_fields(members))))
             parts.append("]}")
         schema = ',"schemaUrl":' + _quote(resource.schema_url) if resource.schema_url else ""
         parts.append("]" + schema + "}")

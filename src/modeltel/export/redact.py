@@ -5,7 +5,7 @@ configured list (``MODELTEL_REDACT_KEYS``), or when it contains one of the multi
 (``api_key`` matches ``x-api-key`` and ``openai_api_key``). Matching whole words keeps
 ``gen_ai.usage.input_tokens`` (word ``tokens``) while ``access_token`` (word ``token``) is redacted.
 Names modeltel itself defines in :mod:`modeltel.semconv` (``gen_ai.token.type`` among them) are
-never secrets. Decisions are cached per key, so spans whose keys were seen before cost one dict lookup per key.
+never secrets. Decisions are cached per key: a key seen before costs one dict lookup.
 """
 
 from __future__ import annotations

@@ -19,18 +19,19 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
 
-from modeltel.export.otlp_json import attribute_items, columns, plain_dicts, span_fields
+from modeltel.export.otlp_json import read_fields
 
 SCHEMA_VERSION = 1
 RESERVOIR_SIZE = 65_536
 
 _ERROR = StatusCode.ERROR
-_NUMBER_TYPES = frozenset({int, float})
-"""Numeric attributes get stats; bool is not among them (``type(True) is bool``)."""
-_NAME, _START, _END, _ATTRIBUTES, _STATUS = (operator.itemgetter(i) for i in (2, 4, 5, 6, 9))
-_STATUS_CODE = operator.attrgetter("status_code")
-_NS_TO_S = (1e9).__rtruediv__
-"""``ns / 1e9`` as a C function, for ``map``."""
+_FIELDS = operator.attrgetter("_name", "_start_time", "_end_time", "_attributes._dict", "_status")
+"""What :meth:`SpanStats.add` reads, straight from the SDK's fields (see otlp_json._FIELDS)."""
+
+
+def _properties(span: ReadableSpan) -> tuple[Any, ...]:
+    return span.name, span.start_time, span.end_time, span.attributes or {}, span.status
+
 
 class DurationStats(BaseModel):
     """Durations of the spans of one name, in seconds."""
@@ -213,60 +214,47 @@ class SpanStats:
         self._rng = random.Random(0x5EED)
 
     def add(self, spans: Iterable[ReadableSpan]) -> None:
-        """Fold a batch in, a column at a time: per name the durations, per key the numbers.
+        """Fold a batch in: gather per name and per key, then fold each list with builtins.
 
-        Runs on the export thread, which shares the GIL with the application, so the per-span
-        work is C-level ``map``/``sum``/``min``/``max`` over columns (bench/overhead.py). Within a
-        name or key, values are folded in span order, as a loop over the spans would.
+        Runs on the export thread, which shares the GIL with the application: the per-span work is
+        a few list appends (bench/overhead.py); sums, minima and maxima run over whole lists.
         """
-        fields = span_fields(spans if isinstance(spans, Sequence) else list(spans))
-        if not fields:
-            return
-        names = list(map(_NAME, fields))
-        starts = list(map(_START, fields))
-        ends = list(map(_END, fields))
-        if None in starts or None in ends:
-            starts = [start or 0 for start in starts]
-            ends = [end or 0 for end in ends]
-        first = min(starts)
-        if self.first_start is None or first < self.first_start:
-            self.first_start = first
-        seconds = list(map(_NS_TO_S, map(operator.sub, ends, starts)))
-        errors = [code is _ERROR for code in map(_STATUS_CODE, map(_STATUS, fields))]
-        self.errors += sum(errors)
-        if names.count(names[0]) == len(names):
-            self._add_durations(names[0], seconds, sum(errors))
-        else:
-            by_name: dict[str, list[int]] = {}
-            for index, name in enumerate(names):
-                members = by_name.get(name)
-                if members is None:
-                    members = by_name[name] = []
-                members.append(index)
-            for name, members in by_name.items():
-                self._add_durations(name, [seconds[i] for i in members], sum(errors[i] for i in members))
-        self._add_numbers(list(map(_ATTRIBUTES, fields)))
-
-    def _add_durations(self, name: str, seconds: list[float], errors: int) -> None:
-        stats = self.by_name.get(name)
-        if stats is None:
-            stats = self.by_name[name] = _NameStats()
-        stats.add_many(seconds, errors, self._rng)
-
-    def _add_numbers(self, maps: list[Any]) -> None:
-        dicts = plain_dicts(maps)
-        if dicts is None:
-            dicts = [dict(attribute_items(m)) if m is not None else {} for m in maps]
-        for keys, _, values in columns(dicts):
-            for key, column in zip(keys, values, strict=True):
-                kinds = set(map(type, column))
-                if not kinds & _NUMBER_TYPES:
-                    continue
-                numbers = list(column) if kinds <= _NUMBER_TYPES else [v for v in column if type(v) in _NUMBER_TYPES]
-                acc = self.numeric.get(key) or _Numeric()
-                acc.add_many(numbers)
-                if acc.count:  # a key whose values were all NaN or infinite has no stats
-                    self.numeric[key] = acc
+        durations: dict[str, list[float]] = {}
+        errors: dict[str, int] = {}
+        values: dict[str, list[float]] = {}
+        first = self.first_start
+        for name, start, end, attributes, status in read_fields(
+            spans if isinstance(spans, Sequence) else list(spans), _FIELDS, _properties
+        ):
+            start, end = start or 0, end or 0
+            if first is None or start < first:
+                first = start
+            seconds = durations.get(name)
+            if seconds is None:
+                seconds = durations[name] = []
+                errors[name] = 0
+            seconds.append((end - start) / 1e9)
+            if status.status_code is _ERROR:
+                errors[name] += 1
+            for key, value in attributes.items():
+                kind = type(value)
+                if kind is float or kind is int:
+                    numbers = values.get(key)
+                    if numbers is None:
+                        numbers = values[key] = []
+                    numbers.append(value)
+        self.first_start = first
+        for name, seconds in durations.items():
+            stats = self.by_name.get(name)
+            if stats is None:
+                stats = self.by_name[name] = _NameStats()
+            stats.add_many(seconds, errors[name], self._rng)
+            self.errors += errors[name]
+        for key, numbers in values.items():
+            acc = self.numeric.get(key) or _Numeric()
+            acc.add_many(numbers)
+            if acc.count:  # a key whose values were all NaN or infinite has no stats
+                self.numeric[key] = acc
 
     @property
     def span_count(self) -> int:

@@ -101,7 +101,7 @@ def _worker_address_processor(handle: providers.Handle) -> WorkerAddress | None:
         return _address[1]
 
 
-class ModeltelWorkerPlugin(WorkerPlugin):  # type: ignore[misc]
+class ModeltelWorkerPlugin(WorkerPlugin):
     """Configures modeltel in each worker process and tags its spans with the worker's address.
 
     Workers running inside the client's own process (``processes=False``) are left alone: that

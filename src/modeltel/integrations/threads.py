@@ -13,13 +13,14 @@ Listing ``threading`` in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` keeps it off.
 
 from __future__ import annotations
 
-from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+import logging
 
 from modeltel.config import disabled_instrumentations
 
 __all__ = ["install", "uninstall"]
 
 _ours = False
+_logger = logging.getLogger(__name__)
 
 
 def install() -> bool:
@@ -27,6 +28,11 @@ def install() -> bool:
     global _ours
     disabled = disabled_instrumentations()
     if "threading" in disabled or "*" in disabled:
+        return False
+    try:
+        from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+    except ImportError:  # a dependency of modeltel; only a broken install lacks it
+        _logger.warning("modeltel: opentelemetry-instrumentation-threading missing; threads start new traces")
         return False
     instrumentor = ThreadingInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
@@ -40,5 +46,7 @@ def uninstall() -> None:
     """Undo :func:`install` (an instrumentation someone else turned on is left alone)."""
     global _ours
     if _ours:
+        from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
         ThreadingInstrumentor().uninstrument()
         _ours = False

@@ -17,7 +17,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from modeltel import semconv
-from modeltel.read.otlp import KIND_NAMES, STATUS_ERROR, STATUS_NAMES, STATUS_UNSET, AttributeValue, Resource, Span
+from modeltel.read.otlp import (
+    KIND_NAMES,
+    STATUS_ERROR,
+    STATUS_NAMES,
+    STATUS_UNSET,
+    AttributeValue,
+    Resource,
+    Span,
+)
 
 CHILD_OF = "CHILD_OF"
 FOLLOWS_FROM = "FOLLOWS_FROM"

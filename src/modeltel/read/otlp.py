@@ -258,7 +258,9 @@ def decode_request(request: Any) -> list[Span]:
                 rs, "instrumentationLibrarySpans", "instrumentation_library_spans"
             )
             for ss in groups:
-                scope_node = _get(ss, "scope") or _get(ss, "instrumentationLibrary", "instrumentation_library")
+                scope_node = _get(ss, "scope") or _get(
+                    ss, "instrumentationLibrary", "instrumentation_library"
+                )
                 scope_node = scope_node or {}
                 scope = Scope(
                     name=str(_get(scope_node, "name") or ""),

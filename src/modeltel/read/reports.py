@@ -19,9 +19,11 @@ PERCENTILES = (10, 25, 50, 75, 90)
 TOKENS_IN = semconv.GEN_AI_USAGE_INPUT_TOKENS
 TOKENS_OUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
 TTFT = semconv.INFERENCE_TTFT
+TTFT_SEMCONV = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+"""GenAI semantic conventions' name for time to first token; used where a span lacks :data:`TTFT`."""
 COST = semconv.INFERENCE_COST_USD
 THROUGHPUT = semconv.INFERENCE_THROUGHPUT
-STATS_KEYS = (TOKENS_IN, TOKENS_OUT, TTFT, COST, THROUGHPUT)
+STATS_KEYS = (TOKENS_IN, TOKENS_OUT, TTFT, TTFT_SEMCONV, COST, THROUGHPUT)
 """Numeric span attributes ``stats`` reads."""
 
 BY_ALIASES: dict[str, tuple[str, ...]] = {
@@ -42,6 +44,7 @@ def stats_query(by: str, *, since_ns: int | None = None, until_ns: int | None = 
         numeric_keys=STATS_KEYS,
         since_ns=since_ns,
         until_ns=until_ns,
+        fallbacks=((TTFT, TTFT_SEMCONV),),
         rate=(THROUGHPUT, TOKENS_OUT),
     )
 
@@ -159,10 +162,11 @@ class StatsRow:
         for metric in ("latency_s", "tokens_in", "tokens_out", "ttft_s", "cost_usd", "tokens_per_s"):
             spread: Spread = getattr(self, metric)
             out[f"{metric}_count"] = spread.count
-            for stat in ("sum", "mean", "p50", "p95"):
-                out[f"{metric}_{stat}"] = getattr(spread, stat)
+            out[f"{metric}_sum"] = spread.sum
+            out[f"{metric}_mean"] = spread.mean
             for name, value in spread.percentiles.items():
                 out[f"{metric}_{name}"] = value
+            out[f"{metric}_p95"] = spread.p95
         return out
 
 

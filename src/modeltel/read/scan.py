@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import repeat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +64,8 @@ class Query:
     ``group_keys`` empty groups spans by name; otherwise by the first of these span attributes
     present, and spans with none of them are left out. ``numeric_keys`` become float columns (NaN
     where absent). ``since_ns``/``until_ns`` keep spans that started in ``[since, until)``.
-    ``trace_id`` (lowercase hex) keeps one trace. Both keys of ``rate`` must be in ``numeric_keys``.
+    ``trace_id`` (lowercase hex) keeps one trace. Keys named in ``fallbacks`` and ``rate`` must be
+    in ``numeric_keys``.
     """
 
     group_keys: tuple[str, ...] = ()
@@ -72,6 +73,8 @@ class Query:
     since_ns: int | None = None
     until_ns: int | None = None
     trace_id: str | None = None
+    fallbacks: tuple[tuple[str, str], ...] = ()
+    """``(key, other key)`` pairs: where a span lacks ``key``, use its ``other key``."""
     rate: tuple[str, str] | None = None
     """``(rate key, amount key)``: where a span lacks the rate, use amount / duration (tokens/s)."""
 
@@ -177,7 +180,7 @@ def _attribute_pattern(keys: Sequence[str]) -> re.Pattern[bytes]:
     alternatives = b"|".join(re.escape(json.dumps(k)[1:-1].encode()) for k in keys)
     return re.compile(
         rb'\{"key":"(' + alternatives + rb')","value":\{"(stringValue|intValue|doubleValue|boolValue)":'
-        rb"(?:" + _STRING + rb'|([^,}\]]+))'
+        rb"(?:" + _STRING + rb"|([^,}\]]+))"
     )
 
 
@@ -254,12 +257,19 @@ def _empty() -> Columns:
     return Columns([], np.zeros(0, np.int32), nothing, nothing, np.zeros(0, bool))
 
 
-def _fast(data: bytes, query: Query) -> Columns | None:
-    """Columns for ``data`` (whole, complete lines) in the canonical layout, or None if it is not."""
-    keys = query.group_keys + query.numeric_keys
-    wanted = bool(keys) and any(json.dumps(k)[1:-1].encode() in data for k in keys)
-    if wanted and _NESTED in data:
-        return None  # a kvlistValue may hold a look-alike key: leave such lines to the decoder
+@dataclass(slots=True)
+class _Located:
+    """Per span of a block: raw name, start, end, error flag, raw attribute text (when wanted)."""
+
+    names: list[bytes]
+    start: Int64Array
+    end: Int64Array
+    error: BoolArray
+    texts: list[bytes]
+
+
+def _locate_by_regex(data: bytes, wanted: bool) -> _Located | None:
+    """Spans located with regexes: any field layout with the protobuf order, times of any width."""
     if wanted:
         pairs = _HEADER_ATTRIBUTES.findall(data)
         items, texts = [p[0] for p in pairs], [p[1] for p in pairs]
@@ -271,9 +281,7 @@ def _fast(data: bytes, query: Query) -> Columns | None:
     codes = _STATUS.findall(data)
     if len(codes) != count:
         return None
-    if count == 0:
-        return _empty()
-    split = _split_headers(items)
+    split = _split_headers(items) if count else None
     if split is None:
         fields = _HEADER_FIELDS.findall(data)
         if len(fields) != count:
@@ -283,8 +291,24 @@ def _fast(data: bytes, query: Query) -> Columns | None:
         end = np.array([int(f[2]) for f in fields], dtype=np.int64)
     else:
         names, start, end = split
-    codes_array = np.array(codes)
+    codes_array = np.array(codes, dtype=np.bytes_)
     error = (codes_array == _ERROR_CODES[0]) | (codes_array == _ERROR_CODES[1])
+    return _Located(names, start, end, error, texts)
+
+
+def _fast(data: bytes, query: Query) -> Columns | None:
+    """Columns for ``data`` (whole, complete lines) in the canonical layout, or None if it is not."""
+    keys = query.group_keys + query.numeric_keys
+    wanted = bool(keys) and any(json.dumps(k)[1:-1].encode() in data for k in keys)
+    if wanted and _NESTED in data:
+        return None  # a kvlistValue may hold a look-alike key: leave such lines to the decoder
+    located = _locate_by_regex(data, wanted)
+    if located is None:
+        return None
+    names, start, end, error, texts = located.names, located.start, located.end, located.error, located.texts
+    count = len(names)
+    if count == 0:
+        return _empty()
     hits = _span_attributes(texts, keys) if wanted else _Hits(np.zeros(0, np.int64), [], [], [])
     labels = _Labels()
     if query.group_keys:
@@ -361,6 +385,10 @@ def columns_of(spans: Iterable[Span], query: Query) -> Columns:
 
 
 def _finish(columns: Columns, query: Query) -> Columns:
+    for key, other in query.fallbacks:
+        target, source = columns.values[key], columns.values[other]
+        missing = np.isnan(target)
+        target[missing] = source[missing]
     if query.rate is not None and len(columns):
         rate, amount = (columns.values[key] for key in query.rate)
         missing = np.isnan(rate) & ~np.isnan(amount)

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from modeltel.export.summary import RunSummary
 from modeltel.read.files import BadLine
 from modeltel.read.query import OnBadLine, warn_bad_line
+
+if TYPE_CHECKING:
+    from modeltel.export.summary import RunSummary
 
 
 def iter_summaries(files: Sequence[Path], *, on_bad_line: OnBadLine | None = None) -> Iterator[RunSummary]:
     """Every summary in ``files``, in file order."""
+    from pydantic import ValidationError
+
+    from modeltel.export.summary import RunSummary  # imports the SDK: only when there are summaries
+
     report = on_bad_line or warn_bad_line
     for path in files:
         with open(path, "rb") as handle:

@@ -22,7 +22,7 @@ from modeltel.read.reports import format_seconds
 
 MAX_ROWS = 5_000
 """Beyond this a page is unreadable and slow to open: the earliest spans in tree order are kept."""
-PNG_MAX_ROWS = 400
+PNG_MAX_ROWS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +92,13 @@ header p{margin:0;color:#5b6475}
 .axis{position:sticky;top:0;background:#fff;z-index:2;height:26px;border-bottom:1px solid #e3e7ee}
 .axis .tick{position:absolute;top:6px;font-size:11px;color:#5b6475;transform:translateX(-50%)}
 .axis .tick::after{content:"";position:absolute;left:50%;top:16px;height:6px;border-left:1px solid #c5ccd8}
-.label{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:3px 8px 3px 0;border-bottom:1px solid #f1f3f7}
+.label{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:3px 8px 3px 0;
+border-bottom:1px solid #f1f3f7}
 .label .svc{color:#8a93a6;margin-left:6px;font-size:11px}
 .track{position:relative;border-bottom:1px solid #f1f3f7;min-height:22px}
 .bar{position:absolute;top:5px;height:12px;min-width:2px;border-radius:2px;background:#4c7bd9}
 .dur{position:absolute;top:3px;font-size:11px;color:#5b6475;white-space:nowrap;padding-left:4px}
+.dur.inside{color:#fff;padding:0 4px 0 0;top:4px;font-size:10px}
 .row.error .bar{background:#d93b3b}
 .row.error .name{color:#b42323;font-weight:600}
 .row:hover .label,.row:hover .track{background:#f4f7fd}
@@ -150,8 +152,20 @@ def render_html(spans: Sequence[Span], *, title: str | None = None) -> str:
         parts.append(f"<p class='note'>showing the first {len(shown)} of {len(rows)} spans</p>")
     parts.append("<div class='grid'><div class='axis'></div><div class='axis'>")
     for tick in _ticks(total_s):
-        parts.append(f"<span class='tick' style='left:{100 * tick / total_s:.4f}%'>{format_seconds(tick)}</span>")
+        parts.append(
+            f"<span class='tick' style='left:{100 * tick / total_s:.4f}%'>{format_seconds(tick)}</span>"
+        )
     parts.append("</div>")
+
+    def service(span: Span) -> str:
+        return f"<span class='svc'>{esc(span.resource.service_name)}</span>" if len(services) > 1 else ""
+
+    def duration(left: float, width: float, span: Span) -> str:
+        text = esc(format_seconds(span.duration_s))
+        if left + width > 85:  # no room after the bar: inside it, at its end
+            return f"<span class='dur inside' style='right:{100 - left - width:.4f}%'>{text}</span>"
+        return f"<span class='dur' style='left:{left + width:.4f}%'>{text}</span>"
+
     for item in shown:
         span = item.span
         left = 100 * (span.start_ns - begin) / 1e9 / total_s
@@ -162,10 +176,9 @@ def render_html(spans: Sequence[Span], *, title: str | None = None) -> str:
             f"<div class='{css}' data-info=\"{info}\" data-span-id='{span.span_id}'>"
             f"<div class='label' style='padding-left:{item.depth * 16}px'>"
             f"<span class='name'>{esc(span.name)}</span>"
-            f"<span class='svc'>{esc(span.resource.service_name)}</span></div>"
+            f"{service(span)}</div>"
             f"<div class='track'><div class='bar' style='left:{left:.4f}%;width:{width:.4f}%'></div>"
-            f"<span class='dur' style='left:{min(left + width, 92):.4f}%'>"
-            f"{esc(format_seconds(span.duration_s))}</span></div></div>"
+            f"{duration(left, width, span)}</div></div>"
         )
     parts.append(f"</div><div id='tip'></div><script>{_SCRIPT}</script></body></html>\n")
     return "".join(parts)
@@ -197,7 +210,7 @@ def render_png(spans: Sequence[Span], path: Path, *, title: str | None = None) -
         axes.barh(index, width, left=start, height=0.6, color=color)
     axes.set_yticks(range(len(rows)))
     axes.set_yticklabels(["  " * row.depth + row.span.name for row in rows], fontsize=8)
-    axes.invert_yaxis()
+    axes.set_ylim(len(rows) - 0.5, -0.5)
     axes.set_xlabel(f"time since trace start ({unit})")
     axes.set_title(title or f"trace {spans[0].trace_id}", fontsize=10)
     axes.grid(axis="x", color="#e3e7ee")
