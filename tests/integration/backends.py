@@ -554,12 +554,19 @@ class RotelAgent:
         exporter_env: Mapping[str, str],
         debug_logs: Sequence[str] = ("traces", "metrics"),
         ready_timeout: float = 15.0,
+        ports: tuple[int, int] | None = None,
     ) -> RotelAgent:
-        """Start rotel with ``exporter_env`` (``ROTEL_EXPORTER*`` settings); return once it listens."""
+        """Start rotel with ``exporter_env`` (``ROTEL_EXPORTER*`` settings); return once it listens.
+
+        ``ports`` (gRPC, HTTP) restarts a receiver where a stopped one listened.
+        """
         workdir.mkdir(parents=True, exist_ok=True)
-        grpc_port, http_port = free_port(), free_port()
-        while http_port == grpc_port:
-            http_port = free_port()
+        if ports is not None:
+            grpc_port, http_port = ports
+        else:
+            grpc_port, http_port = free_port(), free_port()
+            while http_port == grpc_port:
+                http_port = free_port()
         env = _hermetic_env(
             {
                 "ROTEL_OTLP_GRPC_ENDPOINT": f"{LOOPBACK}:{grpc_port}",
