@@ -80,9 +80,9 @@ threads = [threading.Thread(target=lambda: results.append(modeltel.configure()))
 assert all(r is handle for r in results), "configure returned different handles"
 assert handle.force_flush() is True
 handle.shutdown(); handle.shutdown()
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from modeltel.export.processor import BackPressureSpanProcessor
 processors = trace.get_tracer_provider()._active_span_processor._span_processors
-print(sum(isinstance(p, BatchSpanProcessor) for p in processors))
+print(sum(isinstance(p, BackPressureSpanProcessor) for p in processors))
 """
     )
     result = run_py(tmp_path, code)

@@ -82,11 +82,6 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("OTEL_BSP_EXPORT_TIMEOUT", "30000", "batch span processor export timeout, milliseconds"),
     EnvVar("OTEL_METRIC_EXPORT_INTERVAL", "60000", "metric export interval, milliseconds"),
     EnvVar("OTEL_METRIC_EXPORT_TIMEOUT", "30000", "metric export timeout, milliseconds"),
-    EnvVar(
-        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED",
-        "true",
-        "the SDK's own metrics, which count dropped and failed spans (modeltel turns them on)",
-    ),
 )
 """Every variable modeltel reads, with its default: the README's table is generated from it.
 
@@ -463,16 +458,6 @@ DISTRO_VARIABLES = {"OTEL_PYTHON_DISTRO": "modeltel", "OTEL_PYTHON_CONFIGURATOR"
 def select_modeltel_configurator() -> None:
     """Make ``opentelemetry-instrument`` load modeltel's configurator unless one was chosen."""
     os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", "modeltel")
-
-
-def enable_sdk_self_metrics() -> None:
-    """Turn on the SDK's self-observability metrics unless the user chose otherwise.
-
-    They are how drops are counted: ``otel.sdk.processor.span.processed`` with
-    ``error.type=queue_full`` and ``otel.sdk.exporter.span.exported`` with the export error. The
-    SDK reads this variable itself when each processor and exporter is built.
-    """
-    os.environ.setdefault("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
 
 
 def publish_run_id(run_id: str) -> None:

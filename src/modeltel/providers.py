@@ -14,12 +14,12 @@ import multiprocessing.util
 import os
 import signal
 import threading
-from collections.abc import Sequence
 from importlib.metadata import entry_points
 from types import FrameType
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
@@ -28,18 +28,18 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider, sampling
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
-    SpanExportResult,
 )
 
 from modeltel import semconv
-from modeltel.config import Settings, Signal, enable_sdk_self_metrics
+from modeltel.config import Settings, Signal
+from modeltel.export.guard import CountingBatchSpanProcessor, GuardedSpanExporter, dropped_counter
 from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
+from modeltel.export.processor import BackPressureSpanProcessor
 from modeltel.export.redact import Redactor
 
 _logger = logging.getLogger(__name__)
@@ -81,28 +81,11 @@ def _otlp_kwargs(settings: Settings, signal_name: Signal) -> dict[str, Any]:
     return kwargs
 
 
-class RedactingSpanExporter(SpanExporter):
-    """Hands ``inner`` spans whose secret-looking attribute values are replaced (export/redact.py)."""
-
-    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
-        self.inner = inner
-        self.redactor = redactor
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export(self.redactor.spans(spans))
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
 def span_exporter(settings: Settings, name: str) -> SpanExporter:
-    """One trace exporter by its OTEL_TRACES_EXPORTER name; all but JSONL get a redacting wrapper."""
+    """One trace exporter by its OTEL_TRACES_EXPORTER name, without modeltel's guard."""
     if name == "jsonl":
         return JsonlSpanExporter(settings)  # redacts itself, on its hot path
-    return RedactingSpanExporter(_plain_span_exporter(settings, name), Redactor(settings.redact_keys))
+    return _plain_span_exporter(settings, name)
 
 
 def _plain_span_exporter(settings: Settings, name: str) -> SpanExporter:
@@ -146,9 +129,25 @@ def metric_reader(settings: Settings, name: str) -> MetricReader:
     )
 
 
-def _batch(settings: Settings, exporter: SpanExporter) -> BatchSpanProcessor:
-    return BatchSpanProcessor(
-        exporter,
+def span_processor(settings: Settings, name: str, dropped: Counter) -> SpanProcessor:
+    """The processor for one trace exporter.
+
+    JSONL gets back-pressure instead of drops (export/processor.py); every other exporter gets the
+    SDK's batch processor, redaction, and its losses counted (export/guard.py).
+    """
+    exporter = span_exporter(settings, name)
+    if isinstance(exporter, JsonlSpanExporter):
+        return BackPressureSpanProcessor(
+            exporter,
+            max_queue_size=settings.bsp_max_queue_size,
+            schedule_delay_millis=settings.bsp_schedule_delay_ms,
+            max_export_batch_size=settings.bsp_max_export_batch_size,
+        )
+    guarded = GuardedSpanExporter(exporter, name, Redactor(settings.redact_keys), dropped)
+    return CountingBatchSpanProcessor(
+        guarded,
+        name,
+        dropped,
         max_queue_size=settings.bsp_max_queue_size,
         schedule_delay_millis=settings.bsp_schedule_delay_ms,
         max_export_batch_size=settings.bsp_max_export_batch_size,
@@ -261,9 +260,7 @@ def build(settings: Settings) -> Handle:
     """Create providers (or add JSONL to the ones already installed) and register exit hooks."""
     handle = Handle(settings)
     resource = build_resource(settings)
-    # Metrics first: batch processors and OTLP exporters bind the global meter provider when they
-    # are built, and count what they drop on it (otel.sdk.processor.span.processed, error.type).
-    enable_sdk_self_metrics()
+    # Metrics first: the trace processors count what they drop on the meter provider.
     existing_meter = metrics.get_meter_provider()
     if isinstance(existing_meter, MeterProvider):
         handle.meter_provider = existing_meter
@@ -278,18 +275,19 @@ def build(settings: Settings) -> Handle:
         )
         metrics.set_meter_provider(handle.meter_provider)
     handle.metric_readers = readers
+    dropped = dropped_counter(handle.meter_provider)
 
     existing_tracer = trace.get_tracer_provider()
     if isinstance(existing_tracer, TracerProvider):
         handle.tracer_provider = existing_tracer
         processors: list[SpanProcessor] = (
-            [_batch(settings, JsonlSpanExporter(settings))] if settings.jsonl else []
+            [span_processor(settings, "jsonl", dropped)] if settings.jsonl else []
         )
     else:
         handle.tracer_provider = TracerProvider(
             resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False
         )
-        processors = [_batch(settings, span_exporter(settings, n)) for n in settings.traces_exporters]
+        processors = [span_processor(settings, n, dropped) for n in settings.traces_exporters]
         trace.set_tracer_provider(handle.tracer_provider)
     for processor in processors:
         handle.tracer_provider.add_span_processor(processor)

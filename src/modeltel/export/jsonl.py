@@ -47,18 +47,21 @@ def service_of(resource: Resource | None) -> str:
 
 
 class _WriteErrors:
-    """Warn once per distinct error, count what was dropped: a full disk must not flood the log."""
+    """Warn once per distinct cause, count what was dropped: a full disk must not flood the log."""
 
     def __init__(self) -> None:
         self.dropped = 0
         self._seen: set[str] = set()
 
     def record(self, what: str, count: int, exc: OSError) -> None:
+        self.drop(count, f"cannot write {what} ({exc})", key=f"{what}:{exc.errno}")
+
+    def drop(self, count: int, reason: str, key: str | None = None) -> None:
         self.dropped += count
-        key = f"{what}:{exc.errno}"
+        key = key or reason
         if key not in self._seen:
             self._seen.add(key)
-            _logger.warning("modeltel: cannot write %s (%s); dropping data, the app runs on", what, exc)
+            _logger.warning("modeltel: %s; dropping data, the app runs on", reason)
 
 
 class JsonlSpanExporter(SpanExporter):
@@ -106,6 +109,10 @@ class JsonlSpanExporter(SpanExporter):
                 self.jobs.add(spans, self._service)
         return SpanExportResult.SUCCESS
 
+    def count_dropped(self, count: int, reason: str) -> None:
+        """Spans lost before they reached this exporter (a stalled writer); warned once."""
+        self.errors.drop(count, reason)
+
     def write_summary(self) -> None:
         """Append this process's RunSummary to ``summaries.jsonl`` (skipped when nothing was traced)."""
         if self.stats.span_count == 0:
@@ -115,6 +122,7 @@ class JsonlSpanExporter(SpanExporter):
             run_id=self.settings.run_id,
             pid=self._pid,
             started_ns=self._started_ns,
+            dropped=self.errors.dropped,
         )
         try:
             append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())

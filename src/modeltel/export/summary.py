@@ -11,7 +11,7 @@ import math
 import operator
 import random
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -31,6 +31,35 @@ _FIELDS = operator.attrgetter("_name", "_start_time", "_end_time", "_attributes.
 
 def _properties(span: ReadableSpan) -> tuple[Any, ...]:
     return span.name, span.start_time, span.end_time, span.attributes or {}, span.status
+
+
+def _gather(
+    fields: Iterator[tuple[Any, ...]],
+) -> tuple[int | None, dict[str, list[float]], dict[str, int], dict[str, list[float]]]:
+    """First start, durations and errors per name, numeric values per key, in span order."""
+    durations: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    values: dict[str, list[float]] = {}
+    first = None
+    for name, start, end, attributes, status in fields:
+        start, end = start or 0, end or 0
+        if first is None or start < first:
+            first = start
+        seconds = durations.get(name)
+        if seconds is None:
+            seconds = durations[name] = []
+            errors[name] = 0
+        seconds.append((end - start) / 1e9)
+        if status.status_code is _ERROR:
+            errors[name] += 1
+        for key, value in attributes.items():
+            kind = type(value)
+            if kind is float or kind is int:
+                numbers = values.get(key)
+                if numbers is None:
+                    numbers = values[key] = []
+                numbers.append(value)
+    return first, durations, errors, values
 
 
 class DurationStats(BaseModel):
@@ -107,6 +136,8 @@ class RunSummary(BaseModel):
     duration_s: float
     status: Literal["ok", "error"]
     span_count: int
+    dropped_spans: int = 0
+    """Spans this process recorded that never reached its JSONL file (write errors, stalls)."""
     by_name: dict[str, DurationStats] = Field(default_factory=dict)
     numeric: dict[str, NumericStats] = Field(default_factory=dict)
     calibration: CalibrationSummary | None = None
@@ -219,31 +250,10 @@ class SpanStats:
         Runs on the export thread, which shares the GIL with the application: the per-span work is
         a few list appends (bench/overhead.py); sums, minima and maxima run over whole lists.
         """
-        durations: dict[str, list[float]] = {}
-        errors: dict[str, int] = {}
-        values: dict[str, list[float]] = {}
-        first = self.first_start
-        for name, start, end, attributes, status in read_fields(
-            spans if isinstance(spans, Sequence) else list(spans), _FIELDS, _properties
-        ):
-            start, end = start or 0, end or 0
-            if first is None or start < first:
-                first = start
-            seconds = durations.get(name)
-            if seconds is None:
-                seconds = durations[name] = []
-                errors[name] = 0
-            seconds.append((end - start) / 1e9)
-            if status.status_code is _ERROR:
-                errors[name] += 1
-            for key, value in attributes.items():
-                kind = type(value)
-                if kind is float or kind is int:
-                    numbers = values.get(key)
-                    if numbers is None:
-                        numbers = values[key] = []
-                    numbers.append(value)
-        self.first_start = first
+        batch = spans if isinstance(spans, Sequence) else list(spans)
+        first, durations, errors, values = read_fields(batch, _FIELDS, _properties, _gather)
+        if first is not None and (self.first_start is None or first < self.first_start):
+            self.first_start = first
         for name, seconds in durations.items():
             stats = self.by_name.get(name)
             if stats is None:
@@ -260,7 +270,9 @@ class SpanStats:
     def span_count(self) -> int:
         return sum(s.count for s in self.by_name.values())
 
-    def process_summary(self, *, service: str, run_id: str, pid: int, started_ns: int) -> RunSummary:
+    def process_summary(
+        self, *, service: str, run_id: str, pid: int, started_ns: int, dropped: int = 0
+    ) -> RunSummary:
         """The summary of everything this process exported since ``started_ns``."""
         end = datetime.now(UTC)
         start = datetime.fromtimestamp(started_ns / 1e9, UTC)
@@ -274,6 +286,7 @@ class SpanStats:
             duration_s=(end - start).total_seconds(),
             status="error" if self.errors else "ok",
             span_count=self.span_count,
+            dropped_spans=dropped,
             by_name={name: s.stats() for name, s in sorted(self.by_name.items())},
             numeric={key: n.stats() for key, n in sorted(self.numeric.items())},
         )

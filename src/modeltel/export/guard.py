@@ -1,0 +1,76 @@
+"""What stands between the SDK and a network (or console) exporter: redaction and drop counting.
+
+``modeltel.export.dropped`` (a counter of spans, attributes ``modeltel.exporter`` and
+``modeltel.drop.reason``) counts every span that never reached a receiver: ``queue_full`` when
+the batch processor's queue overflowed, ``export_failed`` when the exporter gave up on a batch.
+The SDK has self-metrics for the same thing, but turning them on (its
+``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``) also counts every span start and end on the app
+thread, which more than doubled the cost of a span here; these two counters cost nothing until
+something is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from opentelemetry.metrics import Counter, MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from modeltel import semconv
+from modeltel.export.redact import Redactor
+
+
+def dropped_counter(meter_provider: MeterProvider) -> Counter:
+    return meter_provider.get_meter(semconv.INSTRUMENTATION_SCOPE).create_counter(
+        semconv.METRIC_EXPORT_DROPPED,
+        unit=semconv.UNIT_SPANS,
+        description="Spans that never reached a receiver (queue full, export failed)",
+    )
+
+
+class GuardedSpanExporter(SpanExporter):
+    """Hands ``inner`` redacted spans and counts the spans of every batch it fails to export."""
+
+    def __init__(self, inner: SpanExporter, name: str, redactor: Redactor, dropped: Counter) -> None:
+        self.inner = inner
+        self.redactor = redactor
+        self._dropped = dropped
+        self._attributes = {semconv.EXPORTER_NAME: name, semconv.DROP_REASON: "export_failed"}
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(self.redactor.spans(spans))
+        except Exception:
+            self._dropped.add(len(spans), self._attributes)
+            raise
+        if result is not SpanExportResult.SUCCESS:
+            self._dropped.add(len(spans), self._attributes)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, counting the spans its full queue turns away.
+
+    It peeks at the SDK's private queue (``_batch_processor._queue``): the reliability suite checks
+    the books balance (delivered + failed + dropped = created), so an SDK change that broke this
+    would fail a test rather than silently under-count.
+    """
+
+    def __init__(self, exporter: SpanExporter, name: str, dropped: Counter, **kwargs: float) -> None:
+        super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
+        self._dropped = dropped
+        self._attributes = {semconv.EXPORTER_NAME: name, semconv.DROP_REASON: "queue_full"}
+        self._batch = self._batch_processor
+
+    def on_end(self, span: ReadableSpan) -> None:
+        batch = self._batch
+        if len(batch._queue) >= batch._max_queue_size and span.context.trace_flags.sampled:
+            self._dropped.add(1, self._attributes)
+        super().on_end(span)
