@@ -9,12 +9,15 @@ a terminal, and only once a command has run for a moment, so pipes and quick run
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -45,7 +48,10 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         help="trace files or folders, any OTLP/JSON (a Collector file exporter's too); default: the data dir",
     )
     parser.add_argument(
-        "--data-dir", type=Path, help="modeltel data dir (default: $MODELTEL_DATA_DIR or ./modeltel-data)"
+        "--data-dir",
+        type=Path,
+        metavar="D",
+        help="modeltel data dir (default: $MODELTEL_DATA_DIR or ./modeltel-data)",
     )
 
 
@@ -74,6 +80,7 @@ class Sources:
 def default_data_dir() -> Path:
     """The data dir from the environment; a bad unrelated variable is a warning, not a failure."""
     from modeltel.config import load_settings
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         settings = load_settings(check_dirs=False)
@@ -199,6 +206,30 @@ def run(command: str, body: Callable[[argparse.Namespace], int], args: argparse.
     except OSError as exc:
         print(f"modeltel {command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+@contextlib.contextmanager
+def output(target: str) -> Iterator[IO[str]]:
+    """A text stream that becomes file ``target`` only if the command finishes (``-``: stdout).
+
+    Written next to the target and renamed into place, so a failure never leaves half a file; the
+    file is private (0600) like the data it comes from.
+    """
+    if target == "-":
+        yield sys.stdout
+        return
+    path = Path(target)
+    if not path.parent.is_dir():
+        raise CommandError(f"-o: no such directory: {path.parent}")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 # --- tables ------------------------------------------------------------------------------------------

@@ -13,11 +13,8 @@ leaves half a file. ``-o -`` writes to stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -49,26 +46,6 @@ def main(args: argparse.Namespace) -> int:
     return reading.run("export", _export, args)
 
 
-@contextlib.contextmanager
-def _destination(output: str) -> Iterator[IO[str]]:
-    """A text stream that becomes ``output`` only if the export finishes."""
-    if output == "-":
-        yield sys.stdout
-        return
-    path = Path(output)
-    if not path.parent.is_dir():
-        raise reading.CommandError(f"-o: no such directory: {path.parent}")
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
-            yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
 def _export(args: argparse.Namespace) -> int:
     found = reading.sources(args)
     since, until = reading.window(args)
@@ -92,7 +69,7 @@ def _export(args: argparse.Namespace) -> int:
                 on_bad_line=bad,
             )
 
-        with _destination(args.output) as out:
+        with reading.output(args.output) as out:
             if args.format == "csv":
                 written = write_csv(out, spans)
             elif args.format == "json":

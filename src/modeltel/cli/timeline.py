@@ -58,6 +58,7 @@ def _timeline(args: argparse.Namespace) -> int:
         except MissingViz as exc:
             raise reading.CommandError(str(exc), reading.EXIT_FAILURE) from None
     else:
-        output.write_text(render_html(spans), encoding="utf-8", errors="backslashreplace")
+        with reading.output(str(output)) as out:
+            out.write(render_html(spans))
     print(f"modeltel timeline: {len(spans):,} spans of trace {trace} drawn to {output}", file=sys.stderr)
     return reading.EXIT_OK

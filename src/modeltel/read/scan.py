@@ -4,8 +4,8 @@ This is the hot path of ``show`` and ``stats``: they need a handful of fields pe
 whole tree, so a line in the canonical OTLP/JSON layout (ours, and the Collector's ``file``
 exporter's, which both follow the protobuf field order) is not parsed at all. Its fields are
 located with a few C-level regex passes over the whole block (``re.findall``), and the times are
-decoded with numpy from fixed-width digits. That is 4-6x faster than ``json.loads`` of the same
-bytes (bench/read.py).
+decoded with numpy from fixed-width digits. Per CPU second that reads about twice as many spans as
+``orjson.loads`` of the same lines, and uses no dependency (bench/read.py).
 
 Why locating fields by pattern is safe here: inside a JSON string every ``"`` is escaped, so a
 pattern made of quoted keys (``"startTimeUnixNano":``) only ever matches real keys. The fast path
@@ -52,7 +52,6 @@ _ATTRIBUTES = rb',"attributes":\[([^\]]*(?:\](?!' + _NEXT_FIELD + rb")[^\]]*)*)\
 """A span's attribute list, up to the ``]`` that a span field follows (a ``]`` in a value is not)."""
 _HEADER_ATTRIBUTES = re.compile(_HEADER.pattern + _ATTRIBUTES)
 _STATUS = re.compile(rb'"status":\{(?:"message":"[^"\\]*(?:\\.[^"\\]*)*",?)?(?:"code":"?([0-9A-Z_]+))?')
-_STATUS_MARK = b'"status":'
 _ERROR_CODES = (str(STATUS_ERROR).encode(), b"STATUS_CODE_ERROR")
 _NESTED = b'"kvlistValue"'
 
@@ -161,7 +160,10 @@ def _split_headers(items: list[bytes]) -> tuple[list[bytes], Int64Array, Int64Ar
     if cut < 0:
         return None
     size = len(first) - cut
-    tail = np.array([item[-size:] for item in items]).view(np.uint8).reshape(len(items), size)
+    joined = b"".join([item[-size:] for item in items])
+    if len(joined) != len(items) * size:  # a shorter item: not one fixed layout
+        return None
+    tail = np.frombuffer(joined, np.uint8).reshape(len(items), size)
     template = tail[0]
     is_digit = (template >= 48) & (template <= 57)
     if not (tail[:, ~is_digit] == template[~is_digit]).all() or ((tail[:, is_digit] - 48) > 9).any():

@@ -1,0 +1,194 @@
+"""The fast columnar scan against the full decoder, on the canonical layout and off it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modeltel.read import otlp, query, scan
+from modeltel.read.aggregate import DURATION, GroupTable
+from modeltel.read.files import ByteRange, read_blocks
+from modeltel.read.reports import stats_query
+from modeltel.read.scan import Columns, Query, columns_of, concat, scan_block
+from reading_data import COLLECTOR_LINES, sdk_file
+
+NUMERIC = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "modeltel.inference.cost_usd")
+QUERIES = {
+    "by name": Query(),
+    "by name with numbers": Query(numeric_keys=NUMERIC),
+    "by model": Query(group_keys=("gen_ai.request.model", "modeltel.simulation.model"), numeric_keys=NUMERIC),
+    "by int attribute": Query(group_keys=("modeltel.calibration.iteration",)),
+    "stats": stats_query("engine"),
+}
+
+
+@pytest.fixture(scope="module")
+def sdk_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sdk_file(tmp_path_factory.mktemp("sdk"), 3000)
+
+
+def _scan(path: Path, q: Query) -> Columns:
+    parts = []
+    for block in read_blocks(ByteRange(path, 0, path.stat().st_size), block_size=50_000):
+        result = scan_block(block, q)
+        assert result.bad == []
+        parts.extend(result.columns)
+    return concat(parts)
+
+
+def _oracle(path: Path, q: Query) -> Columns:
+    spans = [s for line in path.read_bytes().splitlines() for s in otlp.decode_line(line)]
+    return scan._finish(columns_of(spans, q), q)
+
+
+def _by_row(columns: Columns) -> list[tuple[object, ...]]:
+    rows = []
+    for i in range(len(columns)):
+        values = tuple(
+            None if np.isnan(columns.values[k][i]) else round(float(columns.values[k][i]), 9)
+            for k in sorted(columns.values)
+        )
+        rows.append(
+            (
+                columns.labels[columns.group[i]],
+                int(columns.start[i]),
+                int(columns.end[i]),
+                bool(columns.error[i]),
+                values,
+            )
+        )
+    return sorted(rows, key=repr)
+
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_fast_path_equals_the_full_decoder(sdk_path: Path, name: str) -> None:
+    q = QUERIES[name]
+    fast, oracle = _scan(sdk_path, q), _oracle(sdk_path, q)
+    assert len(fast) == len(oracle) > 0
+    assert _by_row(fast) == _by_row(oracle)
+
+
+def test_the_fast_path_is_taken_for_canonical_lines(sdk_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[bytes] = []
+    real = scan.decode_line
+
+    def spy(line: bytes) -> list[otlp.Span]:
+        decoded.append(line)
+        return real(line)
+
+    monkeypatch.setattr(scan, "decode_line", spy)
+    lines = sdk_path.read_bytes().count(b"\n")
+    columns = _scan(sdk_path, QUERIES["by model"])
+    assert len(columns) > 1000
+    # Only lines with unbalanced braces in a string ("{unbalanced" on error spans) are decoded.
+    unbalanced = sum(1 for line in sdk_path.read_bytes().splitlines() if line.count(b"{") != line.count(b"}"))
+    assert 0 < len(decoded) == unbalanced < lines
+
+
+def test_event_attributes_and_resource_attributes_are_not_span_attributes(sdk_path: Path) -> None:
+    table = GroupTable()
+    table.add(_scan(sdk_path, Query(numeric_keys=NUMERIC)))
+    tokens = table.groups["calibration.iteration"].metrics.get("gen_ai.usage.input_tokens")
+    assert tokens is None  # only their "checkpoint" events carry the key
+    by_service = _scan(sdk_path, Query(group_keys=("service.name",)))
+    assert len(by_service) == 0
+
+
+def test_escaped_names_and_values_are_decoded(sdk_path: Path) -> None:
+    names = set(_scan(sdk_path, Query()).labels)
+    assert 'odd "name" \\ with\ttab' in names
+    models = set(_scan(sdk_path, Query(group_keys=("gen_ai.request.model",))).labels)
+    assert models == {"llama3.1", "gpt-4o-mini", 'quote"model', "ünïcode-✓"}
+
+
+def test_other_layouts_go_through_the_decoder(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text("".join(json.dumps(line) + "\n" for line in COLLECTOR_LINES))
+    columns = _scan(path, QUERIES["by model"])
+    assert _by_row(columns) == _by_row(_oracle(path, QUERIES["by model"]))
+    assert sorted(columns.labels) == ["gpt-4o"]
+    assert sorted(columns.values["gen_ai.usage.input_tokens"].tolist()) == [80.0, 120.0]
+
+
+def test_a_look_alike_key_inside_a_kvlist_value_is_not_an_attribute(tmp_path: Path) -> None:
+    nested = {"kvlistValue": {"values": [{"key": "gen_ai.request.model", "value": {"stringValue": "fake"}}]}}
+    span = {
+        "traceId": "0" * 31 + "1",
+        "spanId": "0" * 15 + "1",
+        "name": "s",
+        "kind": 1,
+        "startTimeUnixNano": "1000000000000000000",
+        "endTimeUnixNano": "1000000000500000000",
+        "attributes": [{"key": "meta", "value": nested}],
+        "status": {"code": 0},
+    }
+    line = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": [span]}]}]}
+    path = tmp_path / "k.jsonl"
+    path.write_text(json.dumps(line, separators=(",", ":")) + "\n")
+    assert len(_scan(path, Query(group_keys=("gen_ai.request.model",)))) == 0
+    assert _scan(path, Query()).labels == ["s"]
+
+
+def test_torn_and_garbage_lines_are_reported_and_the_rest_read(sdk_path: Path, tmp_path: Path) -> None:
+    lines = sdk_path.read_bytes().splitlines()
+    damaged = tmp_path / "d.jsonl"
+    damaged.write_bytes(b"\n".join([lines[0], b"garbage {", *lines[1:], lines[1][:500]]))
+    result = query.aggregate([damaged], Query(), workers=1, on_bad_line=lambda bad: None)
+    assert [(b.line, b.reason.split(":")[0]) for b in result.bad_lines] == [
+        (2, "not JSON"),
+        (len(lines) + 2, "not JSON"),
+    ]
+    assert result.table.span_count == sum(line.count(b'"startTimeUnixNano"') for line in lines)
+
+
+def test_parallel_aggregate_equals_serial(sdk_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(query, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(query, "MIN_RANGE", 20_000)
+    q = QUERIES["stats"]
+    serial = query.aggregate([sdk_path], q, workers=1)
+    parallel = query.aggregate([sdk_path], q, workers=2)
+    assert len(query.split_ranges([sdk_path], 20_000)) > 4
+    assert sorted(serial.table.groups) == sorted(parallel.table.groups)
+    for label, group in serial.table.groups.items():
+        other = parallel.table.groups[label]
+        assert (group.count, group.errors) == (other.count, other.errors)
+        assert group.metric(DURATION).percentiles([50, 95]) == other.metric(DURATION).percentiles([50, 95])
+        assert group.metric(DURATION).total == pytest.approx(other.metric(DURATION).total)
+
+
+def test_time_window_keeps_spans_started_inside_it(sdk_path: Path) -> None:
+    everything = _scan(sdk_path, Query())
+    middle = int(np.median(everything.start))
+    before = _scan(sdk_path, Query(until_ns=middle))
+    after = _scan(sdk_path, Query(since_ns=middle))
+    assert len(before) + len(after) == len(everything)
+    assert (before.start < middle).all() and (after.start >= middle).all()
+
+
+def test_times_of_other_widths_and_numbers(tmp_path: Path) -> None:
+    def span(name: str, start: object, end: object) -> dict[str, object]:
+        return {
+            "traceId": "ab" * 16,
+            "spanId": "cd" * 8,
+            "name": name,
+            "kind": 1,
+            "startTimeUnixNano": start,
+            "endTimeUnixNano": end,
+            "attributes": [],
+            "status": {"code": 0},
+        }
+
+    spans_ = [span("long", "1800000000000000000", "1800000000500000000"), span("", "5", "1000000005")]
+    lines = [
+        {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": spans_}]}]},
+        {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": [span("n", 7, 9)]}]}]},
+    ]
+    path = tmp_path / "widths.jsonl"
+    path.write_text("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines))
+    fast = _scan(path, Query())
+    assert _by_row(fast) == _by_row(_oracle(path, Query()))
+    durations = sorted(int(e - s) for s, e in zip(fast.start, fast.end, strict=True))
+    assert durations == [2, 500_000_000, 1_000_000_000]
