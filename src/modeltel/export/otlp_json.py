@@ -18,8 +18,8 @@ import base64
 import json
 import math
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
@@ -32,6 +32,7 @@ _quote = json.encoder.encode_basestring
 """C-accelerated JSON string quoting; non-ASCII stays raw and the line is written as UTF-8."""
 
 _isfinite = math.isfinite
+_T = TypeVar("_T")
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
 _KEY_CACHE_LIMIT = 4096
@@ -56,6 +57,9 @@ def _double(value: float) -> str:
     return '"Infinity"' if value > 0 else '"-Infinity"'
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def encode_value(value: Any) -> str:
     """The members of an ``AnyValue`` object for ``value`` (without the braces)."""
     kind = type(value)
@@ -64,7 +68,9 @@ def encode_value(value: Any) -> str:
     if kind is bool:
         return '"boolValue":true' if value else '"boolValue":false'
     if kind is int:
-        return f'"intValue":"{value}"'
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return f'"intValue":"{value}"'
+        return '"stringValue":"' + str(value) + '"'  # beyond int64: kept, as its decimal text
     if kind is float:
         return '"doubleValue":' + _double(value)
     if value is None:
@@ -109,7 +115,7 @@ def encode_attributes(attributes: Mapping[str, Any] | None) -> str:
         # The common types inline; everything else (and the edge cases of float) via encode_value.
         if kind is str:
             out.append(f'{prefix}"stringValue":{_quote(value)}}}}}')
-        elif kind is int:
+        elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
             out.append(f'{prefix}"intValue":"{value}"}}}}')
         elif kind is float and _isfinite(value):
             out.append(f'{prefix}"doubleValue":{value!r}}}}}')
@@ -170,21 +176,31 @@ def read_fields(
     spans: Sequence[ReadableSpan],
     fields: Callable[[ReadableSpan], tuple[Any, ...]],
     properties: Callable[[ReadableSpan], tuple[Any, ...]],
-) -> list[tuple[Any, ...]]:
-    """``fields`` (an ``attrgetter`` of private fields) of each span when all are the SDK's own
-    class and have those fields, else ``properties`` (the same values through public properties)."""
+    consume: Callable[[Iterator[tuple[Any, ...]]], _T],
+) -> _T:
+    """``consume`` the ``fields`` (an ``attrgetter`` of private fields) of each span when all are
+    the SDK's own class and have those fields, else the same values read through ``properties``.
+
+    Streamed, not listed: each span's tuple is used while the span is still in the CPU cache and
+    freed at once. ``consume`` must have no effect outside its result, since it starts over on the
+    properties if some span lacks a field (a span built by hand with plain containers).
+    """
     if set(map(type, spans)) == {ReadableSpan}:
         try:
-            return list(map(fields, spans))
+            return consume(map(fields, spans))
         except AttributeError:
             pass
-    return list(map(properties, spans))
+    return consume(map(properties, spans))
 
 
 def span_fields(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
     """``(context, parent, name, kind, start_time, end_time, attributes, events, links, status,
     dropped_attributes, dropped_events, dropped_links)`` for each span."""
-    return read_fields(spans, _FIELDS, _public_fields)
+    return read_fields(spans, _FIELDS, _public_fields, list)
+
+
+def _encode_list(fields: Iterator[tuple[Any, ...]]) -> str:
+    return ",".join(map(_encode_fields, fields))
 
 
 _NAME_CACHE_LIMIT = 4096
@@ -311,7 +327,7 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> str:
         parts.append(("," if r else "") + '{"resource":' + _cache.resource(resource) + ',"scopeSpans":[')
         for s, (_, scope, members) in enumerate(resource_groups):
             parts.append(("," if s else "") + "{" + _cache.scope(scope) + ',"spans":[')
-            parts.append(",".join(map(_encode_fields, span_fields(members))))
+            parts.append(read_fields(members, _FIELDS, _public_fields, _encode_list))
             parts.append("]}")
         schema = ',"schemaUrl":' + _quote(resource.schema_url) if resource.schema_url else ""
         parts.append("]" + schema + "}")

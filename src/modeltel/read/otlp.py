@@ -280,7 +280,12 @@ def decode_line(line: bytes) -> list[Span]:
         request = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"not JSON: {exc}") from None
-    return decode_request(request)
+    except RecursionError:
+        raise InvalidRequest("nested too deeply to be OTLP") from None
+    try:
+        return decode_request(request)
+    except RecursionError:
+        raise InvalidRequest("nested too deeply to be OTLP") from None
 
 
 # --- encoding (canonical OTLP/JSON) ----------------------------------------------------------------
