@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PHOENIX_VENV := .tools-phoenix
 PHOENIX_VERSION := arize-phoenix>=20,<21
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench audit clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,5 +40,11 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/overhead.py
 
+# Runtime dependencies only (the `dependencies` of pyproject.toml, as installed), in a tool venv.
+audit: $(VENV)/.installed
+	test -x .tools-audit/bin/pip-audit || ($(PYTHON) -m venv .tools-audit && .tools-audit/bin/pip install -q pip-audit)
+	$(PY) -c "import importlib.metadata as m, re; names = {re.split(r'[ <>=;\[]', r)[0].lower() for r in m.requires('modeltel') if 'extra ==' not in r}; print('\n'.join(f'{d.name}=={d.version}' for d in m.distributions() if d.name.lower() in names))" > .tools-audit/runtime.txt
+	timeout 300 .tools-audit/bin/pip-audit --no-deps --progress-spinner off -r .tools-audit/runtime.txt
+
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) modeltel-data
+	rm -rf $(VENV) $(PHOENIX_VENV) .tools-audit modeltel-data
