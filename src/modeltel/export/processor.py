@@ -37,7 +37,7 @@ class BackPressureSpanProcessor(SpanProcessor):
         max_queue_size: int = 2048,
         schedule_delay_millis: float = 5000,
         max_export_batch_size: int = 512,
-        pressure_timeout_s: float = 1.0,
+        pressure_timeout_s: float = 5.0,
     ) -> None:
         self.span_exporter = exporter
         self.max_queue_size = max_queue_size
