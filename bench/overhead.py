@@ -11,6 +11,8 @@ inside the timed region, so the cost of exporting is counted, not left to a back
 
 - A   SDK + BatchSpanProcessor + an exporter that discards: the floor.
 - B   SDK + BatchSpanProcessor (default settings) + ``JsonlSpanExporter``.
+- Bp  the same exporter behind the processor ``modeltel.configure()`` uses for it (back-pressure
+      instead of drops), for reference; the targets are B's.
 - C1  SDK + BatchSpanProcessor (default settings) + ``ConsoleSpanExporter`` writing to a file.
 - C2  SDK + BatchSpanProcessor (default settings) + ``opentelemetry-exporter-otlp-json-file``.
 - C1q, C2q  the same with a queue that holds every span: what the peers cost when they drop nothing.
@@ -49,7 +51,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -108,18 +110,35 @@ class DiscardingExporter(SpanExporter):
         return None
 
 
-def _sdk_run(exporter: SpanExporter, n: int, queue: int | None = None) -> float:
-    """Seconds to emit ``n`` spans and flush them through a BatchSpanProcessor (default settings,
-    or a queue of ``queue`` spans)."""
+class Clock:
+    """Wall and CPU seconds of the process (all its threads) since it was made.
+
+    CPU time does not count waiting for a core, so on a machine shared with other work it shows
+    what the pipeline costs when wall time is inflated by the wait.
+    """
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def _sdk_run(
+    exporter: SpanExporter, n: int, queue: int | None = None, processor: SpanProcessor | None = None
+) -> tuple[float, float]:
+    """Wall and CPU seconds to emit ``n`` spans and flush them through a BatchSpanProcessor
+    (default settings, or a queue of ``queue`` spans), or through ``processor``."""
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}), shutdown_on_exit=False)
-    processor = BatchSpanProcessor(exporter) if queue is None else BatchSpanProcessor(exporter, queue)
+    if processor is None:
+        processor = BatchSpanProcessor(exporter) if queue is None else BatchSpanProcessor(exporter, queue)
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("bench")
     try:
-        began = time.perf_counter()
+        clock = Clock()
         emit_spans(tracer, n)
         provider.force_flush()
-        return time.perf_counter() - began
+        return clock.read()
     finally:
         provider.shutdown()
 
@@ -156,8 +175,17 @@ def count_console_spans(path: Path) -> int:
 # --- the variants ------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
-    seconds: float
+    times: tuple[float, float]
+    """Wall and CPU seconds."""
     on_disk: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.times[0]
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.times[1]
 
 
 @dataclass
@@ -178,24 +206,36 @@ def run_b(n: int, tmp: Path) -> Outcome:
     from modeltel.export.jsonl import JsonlSpanExporter
 
     exporter = JsonlSpanExporter(Settings(data_dir=tmp, service_name=SERVICE))
-    seconds = _sdk_run(exporter, n)
+    times = _sdk_run(exporter, n)
     path = exporter.file.path
-    return Outcome(seconds, count_otlp_json_spans(path) if path is not None else 0)
+    return Outcome(times, count_otlp_json_spans(path) if path is not None else 0)
+
+
+def run_b_configured(n: int, tmp: Path) -> Outcome:
+    """B behind the processor ``modeltel.configure()`` puts in front of JSONL (back-pressure)."""
+    from modeltel.config import Settings
+    from modeltel.export.jsonl import JsonlSpanExporter
+    from modeltel.export.processor import BackPressureSpanProcessor
+
+    exporter = JsonlSpanExporter(Settings(data_dir=tmp, service_name=SERVICE))
+    times = _sdk_run(exporter, n, processor=BackPressureSpanProcessor(exporter))
+    path = exporter.file.path
+    return Outcome(times, count_otlp_json_spans(path) if path is not None else 0)
 
 
 def run_c1(n: int, tmp: Path, queue: int | None = None) -> Outcome:
     path = tmp / "console.json"
     with path.open("w", encoding="utf-8") as out:
-        seconds = _sdk_run(ConsoleSpanExporter(out=out), n, queue)
-    return Outcome(seconds, count_console_spans(path))
+        times = _sdk_run(ConsoleSpanExporter(out=out), n, queue)
+    return Outcome(times, count_console_spans(path))
 
 
 def run_c2(n: int, tmp: Path, queue: int | None = None) -> Outcome:
     from opentelemetry.exporter.otlp.json.file import FileSpanExporter  # type: ignore[import-not-found]
 
     path = tmp / "otlp-json-file.jsonl"
-    seconds = _sdk_run(FileSpanExporter(path), n, queue)
-    return Outcome(seconds, count_otlp_json_spans(path) if path.exists() else 0)
+    times = _sdk_run(FileSpanExporter(path), n, queue)
+    return Outcome(times, count_otlp_json_spans(path) if path.exists() else 0)
 
 
 def run_c1_lossless(n: int, tmp: Path) -> Outcome:
@@ -208,9 +248,9 @@ def run_c2_lossless(n: int, tmp: Path) -> Outcome:
 
 def run_d1(n: int, tmp: Path) -> Outcome:
     tracer = trace.get_tracer("bench")  # no SDK provider installed: a ProxyTracer over the no-op
-    began = time.perf_counter()
+    clock = Clock()
     emit_spans(tracer, n)
-    return Outcome(time.perf_counter() - began)
+    return Outcome(clock.read())
 
 
 _configure_seconds: list[float] = []
@@ -236,10 +276,10 @@ def run_d2(n: int, tmp: Path) -> Outcome:
     if handle.enabled or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         raise RuntimeError("MODELTEL_ENABLED=false still installed a provider")
     tracer = trace.get_tracer("bench")
-    began = time.perf_counter()
+    clock = Clock()
     emit_spans(tracer, n)
     handle.force_flush()
-    return Outcome(time.perf_counter() - began)
+    return Outcome(clock.read())
 
 
 def load_peer() -> str | None:
@@ -346,8 +386,8 @@ def verdict(ok: bool) -> str:
     return "pass" if ok else "MISS"
 
 
-def us_per_span(outcome: Outcome, n: int) -> float:
-    return outcome.seconds / n * 1e6
+def us_per_span(seconds: float, n: int) -> float:
+    return seconds / n * 1e6
 
 
 def interleaved(variants: list[Variant], n: int, repeats: int) -> None:
@@ -367,53 +407,62 @@ def interleaved(variants: list[Variant], n: int, repeats: int) -> None:
                 variant.outcomes.append(outcome)
 
 
-def paired(v: Variant, w: Variant) -> float | None:
-    """Median over rounds of v's time / w's time in the same round: the two ran seconds apart, so
-    load that comes and goes (other work on the machine) cancels far better than in a ratio of
-    medians."""
+def paired(v: Variant, w: Variant, cpu: bool = False) -> float | None:
+    """Median over rounds of v's time / w's time in the same round (wall, or CPU): the two ran
+    seconds apart, so load that comes and goes cancels far better than in a ratio of medians."""
     if v.error is not None or w.error is not None or not v.outcomes or not w.outcomes:
         return None
-    return statistics.median(x.seconds / y.seconds for x, y in zip(v.outcomes, w.outcomes, strict=False))
+    pairs = zip(v.outcomes, w.outcomes, strict=False)
+    return statistics.median(x.times[cpu] / y.times[cpu] for x, y in pairs)
 
 
 def table(variants: list[Variant], n: int) -> Iterator[str]:
     floor = next(v for v in variants if v.key == "A")
-    yield f"{'':4}{'variant':<50}{'µs/span':>9}{'min':>8}{'max':>8}{'x A':>7}  spans on disk (median / worst)"
+    yield (
+        f"{'':4}{'variant':<47}{'wall µs/span':>13}{'min':>7}{'max':>7}{'x A':>6}"
+        f"{'cpu µs/span':>12}{'x A':>6}  on disk (median / worst)"
+    )
     for v in variants:
         if v.error is not None:
-            yield f"{v.key:<4}{v.label:<50}  not measured: {v.error}"
+            yield f"{v.key:<4}{v.label:<47}  not measured: {v.error}"
             continue
-        costs = [us_per_span(o, n) for o in v.outcomes]
+        wall = [us_per_span(o.seconds, n) for o in v.outcomes]
+        cpu = statistics.median(us_per_span(o.cpu_seconds, n) for o in v.outcomes)
         disk = ""
         if v.outcomes[0].on_disk is not None:
             shares = [100.0 * (o.on_disk or 0) / n for o in v.outcomes]
             disk = f"  {statistics.median(shares):6.1f}% / {min(shares):5.1f}%"
-        ratio = paired(v, floor) or 0.0
         yield (
-            f"{v.key:<4}{v.label:<50}{statistics.median(costs):9.2f}{min(costs):8.2f}{max(costs):8.2f}"
-            f"{ratio:7.2f}{disk}"
+            f"{v.key:<4}{v.label:<47}{statistics.median(wall):13.2f}{min(wall):7.1f}{max(wall):7.1f}"
+            f"{paired(v, floor) or 0.0:6.2f}{cpu:12.2f}{paired(v, floor, cpu=True) or 0.0:6.2f}{disk}"
         )
-    yield "    µs/span: median (min, max) of the repeats; x A: median of the per-round ratios to A"
+    yield (
+        "    µs/span: median (min, max) of the repeats; x A: median of the per-round ratios to A;"
+        " cpu: process CPU time, all threads"
+    )
+
+
+def _ratio_line(name: str, wall: float, cpu: float | None, target: float, extra: str = "") -> str:
+    cpu_part = f", CPU time {cpu:.2f} {verdict(cpu <= target)}" if cpu is not None else ""
+    return f"  {name} = {wall:.2f}  (target <= {target})  {verdict(wall <= target)}{cpu_part}{extra}"
 
 
 def targets(variants: list[Variant], n: int) -> Iterator[str]:
     by_key = {v.key: v for v in variants}
-    b_over_a = paired(by_key["B"], by_key["A"])
+    b, a = by_key["B"], by_key["A"]
+    b_over_a = paired(b, a)
     assert b_over_a is not None
-    worst_b = min(100.0 * (o.on_disk or 0) / n for o in by_key["B"].outcomes)
-    yield f"  B/A = {b_over_a:.2f}  (target <= {TARGET_B_OVER_A})  {verdict(b_over_a <= TARGET_B_OVER_A)}"
+    yield _ratio_line("B/A", b_over_a, paired(b, a, cpu=True), TARGET_B_OVER_A)
+    worst_b = min(100.0 * (o.on_disk or 0) / n for o in b.outcomes)
     yield f"  B spans on disk, worst repeat = {worst_b:.1f}%  (target 100%)  {verdict(worst_b == 100.0)}"
     for key in ("C1", "C2"):
-        ratio = paired(by_key["B"], by_key[key])
+        ratio = paired(b, by_key[key])
         if ratio is None:
             yield f"  B/{key}: {key} not measured  (target <= {TARGET_B_OVER_PEER})  n/a"
             continue
-        lossless = paired(by_key["B"], by_key[key + "q"])
-        fair = f"; B/{key}q (lossless) = {lossless:.2f}" if lossless is not None else ""
-        yield (
-            f"  B/{key} = {ratio:.2f}  (target <= {TARGET_B_OVER_PEER})  "
-            f"{verdict(ratio <= TARGET_B_OVER_PEER)}{fair}"
-        )
+        lossless = paired(b, by_key[key + "q"])
+        fair = f"; B/{key}q (lossless peer) = {lossless:.2f}" if lossless is not None else ""
+        yield _ratio_line(f"B/{key}", ratio, paired(b, by_key[key], cpu=True), TARGET_B_OVER_PEER, fair)
 
 
 def rss_report(n: int, runs: int) -> Iterator[str]:
@@ -475,6 +524,7 @@ def main() -> None:
     variants = [
         Variant("A", "SDK + BSP + discarding exporter (floor)", run_a),
         Variant("B", "SDK + BSP + modeltel JsonlSpanExporter", run_b),
+        Variant("Bp", "  same, configure()'s back-pressure processor", run_b_configured),
         Variant("C1", "SDK + BSP + ConsoleSpanExporter -> file", run_c1),
         Variant("C1q", "  same, BSP queue holds every span (lossless)", run_c1_lossless),
         Variant("C2", f"SDK + BSP + otlp-json-file {PEER_VERSION} (beta)", run_c2),

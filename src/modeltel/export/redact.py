@@ -10,6 +10,7 @@ never secrets. Decisions are cached per key: a key seen before costs one dict lo
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from modeltel import semconv
 REDACTED = "<redacted>"
 _WORD = re.compile(r"[^a-z0-9]+")
 _CACHE_LIMIT = 8192
+_CONTAINERS = operator.attrgetter("_attributes._dict", "_events._dq", "_links._dq")
 _KNOWN_NAMES = frozenset(v for k, v in vars(semconv).items() if k.isupper() and isinstance(v, str))
 
 
@@ -38,10 +40,8 @@ class Redactor:
         hit = self._cache.get(key)
         if hit is None:
             flat = _WORD.sub("_", key.lower())
-            hit = (
-                (key not in _KNOWN_NAMES
-                and bool(self._words.intersection(flat.split("_"))))
-                or any(p in flat for p in self._phrases)
+            hit = key not in _KNOWN_NAMES and (
+                bool(self._words.intersection(flat.split("_"))) or any(p in flat for p in self._phrases)
             )
             if len(self._cache) < _CACHE_LIMIT:
                 self._cache[key] = hit
@@ -87,4 +87,25 @@ class Redactor:
         )
 
     def spans(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        return [self.span(s) for s in spans]
+        """``spans`` itself when no span needs redacting, else a list with redacted copies.
+
+        This runs on every exported batch, so the check reads the SDK span's own containers
+        (the public properties copy events and links on every access) and falls back to the
+        public API for any other span class.
+        """
+        redacted: list[ReadableSpan] | None = None
+        for index, span in enumerate(spans):
+            try:
+                attributes, events, links = _CONTAINERS(span)
+            except AttributeError:
+                needs = self.span(span) is not span
+            else:
+                needs = self._has_secret(attributes) or bool(
+                    (events and any(self._has_secret(e.attributes) for e in events))
+                    or (links and any(self._has_secret(link.attributes) for link in links))
+                )
+            if needs:
+                if redacted is None:
+                    redacted = list(spans)
+                redacted[index] = self.span(span)
+        return spans if redacted is None else redacted
