@@ -272,6 +272,19 @@ def _parse_headers(reader: _Reader, name: str, value: str) -> dict[str, SecretSt
     return headers
 
 
+def parse_header_list(value: str, name: str) -> dict[str, SecretStr]:
+    """OTLP headers from ``k=v,k2=v2`` (URL-encoded) given as option ``name`` (e.g. ``--headers``).
+
+    Parsed exactly like ``OTEL_EXPORTER_OTLP_HEADERS``; raises :class:`ConfigError` naming the
+    entry that is not ``name=value``, never showing a value.
+    """
+    reader = _Reader({})
+    headers = _parse_headers(reader, name, value)
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return headers
+
+
 def _parse_endpoint(reader: _Reader, name: str, value: str) -> str | None:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:

@@ -40,6 +40,7 @@ from modeltel.export.guard import CountingBatchSpanProcessor, GuardedSpanExporte
 from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
 from modeltel.export.processor import BackPressureSpanProcessor
+from modeltel.export.progress import JobProgress
 from modeltel.export.redact import Redactor
 
 _logger = logging.getLogger(__name__)
@@ -295,6 +296,8 @@ def build(settings: Settings) -> Handle:
     jsonl_exporter = handle.jsonl_span_exporter
     if jsonl_exporter is not None:  # one summaries.jsonl line per finished *.job span
         handle.tracer_provider.add_span_processor(JobSummaries.attach(jsonl_exporter))
+        # and a progress record per open one, for `modeltel show --running`
+        handle.tracer_provider.add_span_processor(JobProgress(settings.data_dir))
 
     if settings.logs_exporters and handle.owns_providers:
         handle.logger_provider = _logger_provider(settings, resource)
@@ -327,8 +330,37 @@ def _finalize_in_child(handle: Handle) -> None:
     multiprocessing.util.Finalize(handle, handle.shutdown, exitpriority=-100)
 
 
+_sigterm_held = 0
+_sigterm_pending = False
+
+
+def hold_sigterm() -> None:
+    """Make modeltel's SIGTERM handler wait: the main thread is about to take export locks.
+
+    The handler flushes, and Python runs it on the main thread between two bytecodes: inside a
+    flush the main thread already holds the processor's and the file's (non-reentrant) locks, and
+    the handler's own flush would wait for them forever. A pool's ``terminate()`` SIGTERMs workers
+    that flush after every task (integrations/multiprocessing.py), so this window is real.
+    """
+    global _sigterm_held
+    _sigterm_held += 1
+
+
+def release_sigterm() -> None:
+    """End :func:`hold_sigterm`; a SIGTERM that arrived meanwhile is delivered again now."""
+    global _sigterm_held, _sigterm_pending
+    _sigterm_held -= 1
+    if _sigterm_held == 0 and _sigterm_pending:
+        _sigterm_pending = False
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _make_sigterm_handler(handle: Handle) -> Any:
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        global _sigterm_pending
+        if _sigterm_held:
+            _sigterm_pending = True
+            return
         handle.shutdown()
         # Then die of SIGTERM as if modeltel were not there, so the exit status stays honest.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -6,6 +6,7 @@ wrote got there through modeltel's flushes, and real worker processes write thei
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -292,3 +293,44 @@ propagation.uninstall()
 """,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_arriving_during_a_per_task_flush_is_handled_after_it(tmp_path: Path) -> None:
+    # Pool.terminate() SIGTERMs workers whenever it likes; inside the flush the worker holds the
+    # export locks that the handler's own flush needs. It must finish the write, then die of SIGTERM.
+    result = run_script(
+        tmp_path,
+        TASKS
+        + """
+import modeltel
+from modeltel import providers
+from modeltel.integrations.multiprocessing import flush_finished_spans
+
+def child():
+    handle = providers.current()
+    exporter = handle.jsonl_span_exporter
+    original = exporter.export
+    def export(spans):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.3)   # Python runs signal handlers here, with the flush's locks held
+        return original(spans)
+    exporter.export = export
+    work(1)
+    flush_finished_spans(handle)
+    time.sleep(30)
+
+if __name__ == "__main__":
+    modeltel.configure()
+    with trace.get_tracer("driver").start_as_current_span("job"):
+        process = mp.get_context("fork").Process(target=child)
+        process.start()
+        process.join(20)
+        print(process.exitcode)
+""",
+        timeout=45,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(-signal.SIGTERM)]
+    found = Trace(tmp_path / "data")
+    found.assert_children("task", found.one("job"), 1)

@@ -62,10 +62,14 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="T", help="spans started before T (ISO 8601, or 30m/2h/1d ago)")
 
 
-def add_trace_arguments(parser: argparse.ArgumentParser, *, last_help: str) -> None:
+def add_trace_arguments(
+    parser: argparse.ArgumentParser, *, last_help: str
+) -> argparse._MutuallyExclusiveGroup:
+    """``--trace ID`` / ``--last``; returns their group, for a command to add another choice."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--trace", metavar="ID", help="one trace (32 hex digits)")
     group.add_argument("--last", action="store_true", help=last_help)
+    return group
 
 
 @dataclass

@@ -1,8 +1,9 @@
-"""``modeltel show [PATH...] [--data-dir D] [--trace ID | --last] [--since T] [--until T] [--format F]``.
+"""``modeltel show [PATH...] [--data-dir D] [--trace ID | --last | --running] [--since T] [--until T]``.
 
 The per-span-name table (count, errors, total, mean, p50, p95, max) over every file, one trace or
 a time window, then the job summaries from ``summaries.jsonl`` (a calibration's best-loss
-trajectory, an inference job's quality snapshot).
+trajectory, an inference job's quality snapshot). ``--running`` lists the jobs still open instead,
+from the progress records the pipeline keeps under ``<data_dir>/running/``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
+from modeltel.read.files import is_data_dir
 from modeltel.read.query import aggregate, last_trace_id
 from modeltel.read.reports import NameRow, format_seconds, name_rows
+from modeltel.read.running import RunningJob, running_jobs
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries, select_summaries
 
@@ -32,7 +36,12 @@ def register(subparsers: Any) -> None:
         description="Per span name: count, errors, total, mean, p50, p95, max; then the job summaries.",
     )
     reading.add_source_arguments(parser)
-    reading.add_trace_arguments(parser, last_help="the most recent trace")
+    choice = reading.add_trace_arguments(parser, last_help="the most recent trace")
+    choice.add_argument(
+        "--running",
+        action="store_true",
+        help="jobs still open: progress, best loss, elapsed, a rough ETA (stale if their process is gone)",
+    )
     reading.add_window_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=main)
@@ -43,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    if args.running:
+        return _show_running(args)
     found = reading.sources(args)
     since, until = reading.window(args)
     trace = reading.trace_id(args)
@@ -184,3 +195,71 @@ def job_details(job: RunSummary) -> list[str]:
             worst = list(q.feature_missingness.items())[:4]
             details.append("missing values " + ", ".join(f"{k} {v:.1%}" for k, v in worst))
     return details
+
+
+def _running_dir(args: argparse.Namespace) -> Path:
+    """The data dir ``--running`` reads: ``--data-dir``, a single data dir given as PATH, or the default."""
+    paths: list[Path] = list(args.paths or [])
+    if paths and args.data_dir is None:
+        if len(paths) != 1 or not is_data_dir(paths[0]):
+            raise reading.CommandError("--running reads one data dir: pass it as PATH or --data-dir D")
+        return paths[0]
+    data_dir: Path = args.data_dir or reading.default_data_dir()
+    if not data_dir.is_dir():
+        raise reading.CommandError(f"no such data dir: {data_dir} (run something under `modeltel run` first)")
+    return data_dir
+
+
+def _show_running(args: argparse.Namespace) -> int:
+    data_dir = _running_dir(args)
+    bad = reading.BadLines("show")
+    jobs = running_jobs(data_dir, on_bad_file=bad)
+    if args.format == "json":
+        document = {
+            "data_dir": str(data_dir),
+            "jobs": [job.to_json() for job in jobs],
+            "bad_files": bad.to_json(),
+        }
+        json.dump(document, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+        return reading.EXIT_OK
+    if not jobs:
+        print(f"{data_dir}: no open jobs")
+        return reading.EXIT_OK
+    running = sum(job.status == "running" for job in jobs)
+    print(f"{data_dir}: {running} running, {len(jobs) - running} not running (stale or on another host)")
+    print()
+    print(_running_table(jobs, reading.use_color(sys.stdout)))
+    return reading.EXIT_OK
+
+
+def _running_table(jobs: list[RunningJob], color: bool) -> str:
+    headers = ("job", "kind", "status", "host:pid", "progress", "best loss", "elapsed", "ETA", "updated")
+    cells = []
+    for job in jobs:
+        record = job.record
+        progress = job.progress
+        if progress is None:
+            done = "-"
+        else:
+            count, total, unit = progress
+            done = f"{count:,}/{total:,} {unit}" if total else f"{count:,} {unit}"
+            if job.fraction is not None:
+                done += f" ({job.fraction:.0%})"
+        eta = job.eta_s
+        cells.append(
+            (
+                record["job_name"] or "-",
+                record["kind"],
+                job.status,
+                f"{record['host']}:{record['pid']}",
+                done,
+                "-" if record["best_loss"] is None else f"{record['best_loss']:.6g}",
+                format_seconds(job.elapsed_s),
+                "-" if eta is None else format_seconds(eta),
+                f"{format_seconds(max(0.0, job.now - record['updated']))} ago",
+            )
+        )
+    return reading.render_table(
+        headers, cells, color=color, highlight=lambda i: jobs[i].status == "stale", left=4
+    )

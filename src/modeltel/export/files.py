@@ -1,4 +1,7 @@
-"""Private, append-only files under the data dir: the one place modeltel creates files.
+"""Private files under the data dir: the one place modeltel creates files.
+
+Append-only files hold the data (traces, metrics, summaries); small state files (a running job's
+progress record, the replay cursor) are replaced whole and atomically.
 
 Directories are 0700 and files 0600 (a stricter umask still applies). Below the data dir every
 directory is opened relative to its parent with ``O_NOFOLLOW``, and files with ``O_NOFOLLOW`` too,
@@ -24,7 +27,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 SUMMARIES_FILE = "summaries.jsonl"
 """One RunSummary per line, directly under the data dir, shared by every process (DESIGN §5)."""
+RUNNING_DIR = "running"
+"""``<data_dir>/running/<pid>-<span_id>.json``: one small progress record per open job."""
+REPLAY_CURSOR_FILE = "replay-cursor.json"
+"""``<data_dir>/replay-cursor.json``: how far ``modeltel replay`` got in each file, per endpoint."""
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 def file_safe(name: str) -> str:
@@ -81,6 +89,56 @@ def write_line(fd: int, data: bytes) -> None:
         view = memoryview(data + b"\n")[written:]
         while view:
             view = view[os.write(fd, view) :]
+
+
+def replace_file(root: Path, parts: Sequence[str], name: str, data: bytes, *, durable: bool = False) -> None:
+    """Make ``root/parts.../name`` hold ``data``, atomically: a reader sees the old or the new file.
+
+    Written to a private temporary name beside it, then renamed over it (a symlink planted at
+    ``name`` is replaced, never followed). ``durable`` adds an ``fsync`` before the rename, for
+    state that must survive a power cut (the replay cursor); progress records skip it.
+    """
+    directory = open_dir(root, parts)
+    temporary = f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        try:
+            fd = os.open(temporary, _NEW_FILE_FLAGS, 0o600, dir_fd=directory)
+        except FileExistsError:  # left by a killed writer whose pid and thread id we now have
+            os.unlink(temporary, dir_fd=directory)
+            fd = os.open(temporary, _NEW_FILE_FLAGS, 0o600, dir_fd=directory)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=directory)
+        raise
+    finally:
+        os.close(directory)
+
+
+def remove_file(root: Path, parts: Sequence[str], name: str) -> None:
+    """Remove ``root/parts.../name`` if it is there (a missing directory creates nothing)."""
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except FileNotFoundError:
+        return
+    try:
+        for part in parts:
+            child = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        return
+    finally:
+        os.close(fd)
 
 
 def append_line(root: Path, name: str, line: str) -> None:

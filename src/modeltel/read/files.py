@@ -24,6 +24,9 @@ here so that reading never imports the SDK the exporters need (0.4 s of a comman
 BLOCK_SIZE = 4 << 20
 """Bytes of whole lines handed to a parser at once: large enough that per-block work is noise."""
 _SUFFIXES = (".jsonl", ".json")
+_NOT_TRACE_DIRS = frozenset({METRICS_DIR, "running"})
+"""Inside a data dir found in a folder: metrics, and running jobs' progress records."""
+_NOT_TRACE_FILES = frozenset({SUMMARIES_FILE, "replay-cursor.json"})
 
 
 class ReadWarning(UserWarning):
@@ -54,9 +57,9 @@ def is_data_dir(path: Path) -> bool:
 def _files_under(folder: Path) -> list[Path]:
     found = []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != METRICS_DIR)
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_TRACE_DIRS)
         for name in sorted(names):
-            if name.endswith(_SUFFIXES) and name != SUMMARIES_FILE:
+            if name.endswith(_SUFFIXES) and name not in _NOT_TRACE_FILES:
                 found.append(Path(root) / name)
     return found
 

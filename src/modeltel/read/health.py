@@ -1,0 +1,98 @@
+"""The health of a data dir, for ``modeltel doctor``: files, size, lines that cannot be read, jobs.
+
+Read-only, and the same reader every command uses: trace lines go through the parallel scan (so a
+torn or invalid line here is exactly one that ``show`` would skip), metric lines are checked to be
+JSON objects holding ``resourceMetrics``, summaries are validated as RunSummary lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modeltel.read.files import METRICS_DIR, SUMMARIES_FILE, TRACES_DIR, BadLine, line_number, trace_files
+from modeltel.read.query import aggregate
+from modeltel.read.running import running_jobs
+from modeltel.read.scan import Query
+from modeltel.read.summaries import iter_summaries
+
+MAX_BAD_LINES_SHOWN = 5
+
+
+@dataclass
+class DataDirHealth:
+    """What :func:`data_dir_health` found."""
+
+    path: Path
+    exists: bool
+    trace_files: int = 0
+    metric_files: int = 0
+    bytes: int = 0
+    spans: int = 0
+    summaries: int = 0
+    bad_lines: list[BadLine] = field(default_factory=list)
+    running: dict[str, int] = field(default_factory=dict)
+    replay_cursor: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "exists": self.exists,
+            "trace_files": self.trace_files,
+            "metric_files": self.metric_files,
+            "bytes": self.bytes,
+            "spans": self.spans,
+            "summaries": self.summaries,
+            "bad_lines": len(self.bad_lines),
+            "bad_line_examples": [str(bad) for bad in self.bad_lines[:MAX_BAD_LINES_SHOWN]],
+            "running_jobs": self.running,
+            "replay_cursor": self.replay_cursor,
+        }
+
+
+def data_dir_health(data_dir: Path) -> DataDirHealth:
+    """Count and check everything under ``data_dir``; a missing dir is reported, not an error."""
+    health = DataDirHealth(data_dir, data_dir.is_dir())
+    if not health.exists:
+        return health
+    traces = trace_files([data_dir / TRACES_DIR]) if (data_dir / TRACES_DIR).is_dir() else []
+    metrics = sorted((data_dir / METRICS_DIR).glob("*/*.jsonl"))
+    health.trace_files, health.metric_files = len(traces), len(metrics)
+    summaries = data_dir / SUMMARIES_FILE
+    health.bytes = sum(p.stat().st_size for p in (*traces, *metrics)) + (
+        summaries.stat().st_size if summaries.is_file() else 0
+    )
+    found = aggregate(traces, Query(), on_bad_line=health.bad_lines.append)
+    health.spans = found.table.span_count
+    for path in metrics:
+        _check_metric_lines(path, health.bad_lines.append)
+    if summaries.is_file():
+        health.summaries = sum(1 for _ in iter_summaries([summaries], on_bad_line=health.bad_lines.append))
+    for job in running_jobs(data_dir, on_bad_file=health.bad_lines.append):
+        health.running[job.status] = health.running.get(job.status, 0) + 1
+    health.replay_cursor = (data_dir / "replay-cursor.json").is_file()
+    return health
+
+
+def _check_metric_lines(path: Path, report: Callable[[BadLine], None]) -> None:
+    with open(path, "rb") as handle:
+        offset = 0
+        for raw in handle:
+            line = raw.strip()
+            if line:
+                reason = None
+                try:
+                    document = json.loads(line)
+                except (ValueError, RecursionError):
+                    reason = "torn last line" if not raw.endswith(b"\n") else "not JSON"
+                else:
+                    if not isinstance(document, dict) or not (
+                        "resourceMetrics" in document or "resource_metrics" in document
+                    ):
+                        reason = "not an OTLP/JSON metrics request"
+                if reason is not None:
+                    report(BadLine(path, line_number(path, offset), reason))
+            offset += len(raw)
