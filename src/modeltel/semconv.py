@@ -109,8 +109,26 @@ UNIT_TOKENS: Final = "{token}"
 
 # --- bucket boundaries ----------------------------------------------------------------------------
 DURATION_BUCKETS_S: Final[tuple[float, ...]] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    900.0,
+    3600.0,
 )
 """Run/iteration/inference durations: sub-millisecond tasks up to hour-long runs."""
 
@@ -127,7 +145,7 @@ GEN_AI_DURATION_BUCKETS_S: Final[tuple[float, ...]] = tuple(0.01 * 2**i for i in
 """Semantic-convention advice for gen_ai.client.operation.duration: 0.01 … 81.92 s, doubling."""
 
 GEN_AI_TOKEN_BUCKETS: Final[tuple[float, ...]] = tuple(float(4**i) for i in range(14))
-"""Semantic-convention advice for gen_ai.client.token.usage: 1 … 67108864, ×4."""
+"""Semantic-convention advice for gen_ai.client.token.usage: 1 … 67108864, times 4."""
 
 __all__ = [
     "ERROR_TYPE",
@@ -212,7 +230,22 @@ METRIC_INFERENCE_PREDICTIONS: Final = "modeltel.inference.predictions"
 """Counter of predictions (rows), so ``rejects / predictions`` is a reject rate in any backend."""
 
 GEN_AI_TTFT_BUCKETS_S: Final[tuple[float, ...]] = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )
 """Time to first chunk: millisecond resolution below 0.1 s, up to 10 s."""
 

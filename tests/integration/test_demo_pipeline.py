@@ -125,7 +125,8 @@ def test_a_person_sees_the_calibration_trace_in_phoenix(phoenix: PhoenixServer, 
     assert chromium, "chromium is missing: .ci/run installs it with apt-get install -y chromium"
     local = [s for s, _, _ in spans(demo_run["data"])]
     (root,) = [s for s in local if s.name == "calibration.job"]
-    url = f"{phoenix.http_url}/projects/{_project_id(phoenix, demo_run['project'])}/traces/{root.trace_id.hex()}"
+    project_id = _project_id(phoenix, demo_run["project"])
+    url = f"{phoenix.http_url}/projects/{project_id}/traces/{root.trace_id.hex()}"
     work: Path = demo_run["work"]
     flags = [
         "--headless",

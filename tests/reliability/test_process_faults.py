@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from otlp_files import BIN, base_env, jsonl_files, spans
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
@@ -26,7 +27,10 @@ def launch(data: Path, control: Path, threads: int, interval_s: float = 0.0, **e
     control.write_text("before")
     return subprocess.Popen(
         [sys.executable, str(APP), str(control), str(threads), str(interval_s)],
-        env=base_env(data, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=base_env(data, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -54,7 +58,9 @@ def span_count(lines: list[dict[str, Any]]) -> int:
 def _kill_once(tmp: Path, seed: int) -> tuple[int, int, int]:
     rng = random.Random(seed)
     data, control = tmp / f"d{seed}", tmp / f"c{seed}"
-    process = launch(data, control, threads=2, OTEL_BSP_SCHEDULE_DELAY="2", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="64")
+    process = launch(
+        data, control, threads=2, OTEL_BSP_SCHEDULE_DELAY="2", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="64"
+    )
     deadline = time.monotonic() + 30
     while not jsonl_files(data, "traces") and time.monotonic() < deadline:
         time.sleep(0.01)  # writing has begun: now kill at a random point of it
@@ -69,7 +75,10 @@ def _kill_once(tmp: Path, seed: int) -> tuple[int, int, int]:
         torn += torn_here
     shown = subprocess.run(
         [str(BIN / "modeltel"), "show", str(data), "--format", "json"],
-        capture_output=True, text=True, timeout=60, env=base_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=base_env(data),
     )
     assert shown.returncode == 0, shown.stderr
     if torn:
@@ -86,7 +95,9 @@ def test_sigkill_at_random_points_loses_at_most_the_last_line(tmp_path: Path, fi
     assert all(torn <= 1 for _, torn, _ in results)
     assert all(files == 1 for _, _, files in results)
     figures(
-        fault="SIGKILL mid-write, random points", runs=runs, on_disk=sum(w for w, _, _ in results),
+        fault="SIGKILL mid-write, random points",
+        runs=runs,
+        on_disk=sum(w for w, _, _ in results),
         note=f"{sum(t for _, t, _ in results)} torn last lines, all skipped by the reader with file:line",
     )
 
@@ -101,7 +112,10 @@ def test_disk_full_warns_once_and_the_app_runs_on(tmp_path: Path, figures: Any) 
     control.write_text("before")
     process = subprocess.Popen(
         [sys.executable, str(APP), str(control), "2", "0.0002"],
-        env=base_env(tmp_path / "d"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=base_env(tmp_path / "d"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=small_files,
     )
     time.sleep(3)
@@ -115,8 +129,12 @@ def test_disk_full_warns_once_and_the_app_runs_on(tmp_path: Path, figures: Any) 
     assert 1 <= len(warnings) <= 2, err  # once for traces (and once for the summary line)
     assert "File too large" in warnings[0]
     figures(
-        fault="disk full (RLIMIT_FSIZE 256 KiB)", runs=1, sent=created, on_disk=span_count(parsed),
-        dropped=created - span_count(parsed), max_stall_s=result["max_stall_s"],
+        fault="disk full (RLIMIT_FSIZE 256 KiB)",
+        runs=1,
+        sent=created,
+        on_disk=span_count(parsed),
+        dropped=created - span_count(parsed),
+        max_stall_s=result["max_stall_s"],
         note=f"{len(warnings)} warning(s), app exit 0",
     )
 
@@ -133,8 +151,11 @@ def test_data_dir_deleted_mid_run(tmp_path: Path, figures: Any) -> None:
     after = [s for s, _, _ in spans(data) if any(kv.value.string_value == "after" for kv in s.attributes)]
     assert len(after) == result["counts"]["after"]
     figures(
-        fault="data dir deleted mid-run", runs=1, sent=sum(result["counts"].values()) + 1,
-        on_disk=len(spans(data)), max_stall_s=result["max_stall_s"],
+        fault="data dir deleted mid-run",
+        runs=1,
+        sent=sum(result["counts"].values()) + 1,
+        on_disk=len(spans(data)),
+        max_stall_s=result["max_stall_s"],
         note="recreated with one warning; every later span kept",
     )
 
@@ -163,8 +184,13 @@ def test_sixteen_threads_in_four_processes_for_ten_seconds(tmp_path: Path, figur
     total = sum(per_pid.values())
     assert len(ids) == total  # no span written twice
     figures(
-        fault="16 threads x 4 processes, 10 s", runs=1, sent=total, on_disk=total, dropped=0,
-        max_stall_s=max(r["max_stall_s"] for r in results), note="no torn or interleaved line",
+        fault="16 threads x 4 processes, 10 s",
+        runs=1,
+        sent=total,
+        on_disk=total,
+        dropped=0,
+        max_stall_s=max(r["max_stall_s"] for r in results),
+        note="no torn or interleaved line",
     )
 
 
@@ -182,12 +208,25 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     # 127.0.0.2 in loopback: nothing listens, the gRPC exporter keeps failing; JSONL is off so
     # the OTLP queue is the only buffer, and it must stay at OTEL_BSP_MAX_QUEUE_SIZE.
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=500,
-        env=base_env(tmp_path, MODELTEL_JSONL="false", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.2:9",
-                     OTEL_EXPORTER_OTLP_TIMEOUT="500", OTEL_METRICS_EXPORTER="none"),
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=500,
+        env=base_env(
+            tmp_path,
+            MODELTEL_JSONL="false",
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.2:9",
+            OTEL_EXPORTER_OTLP_TIMEOUT="500",
+            OTEL_METRICS_EXPORTER="none",
+        ),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rss_mib = int(result.stdout.strip().splitlines()[-1])
     assert rss_mib < 600  # 82 MiB in a quiet run, 465 MiB once in CI: see the closing note
-    figures(fault="1,000,000 spans, stalled OTLP exporter", runs=1, sent=1_000_000, max_rss_mib=rss_mib,
-            note="queue bounded at OTEL_BSP_MAX_QUEUE_SIZE")
+    figures(
+        fault="1,000,000 spans, stalled OTLP exporter",
+        runs=1,
+        sent=1_000_000,
+        max_rss_mib=rss_mib,
+        note="queue bounded at OTEL_BSP_MAX_QUEUE_SIZE",
+    )
