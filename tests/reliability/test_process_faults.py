@@ -196,14 +196,16 @@ def test_sixteen_threads_in_four_processes_for_ten_seconds(tmp_path: Path, figur
 
 def test_memory_stays_bounded_against_a_stalled_exporter(tmp_path: Path, figures: Any) -> None:
     code = """
-import resource, time, modeltel
+import modeltel
 from opentelemetry import trace
 modeltel.configure()
 tracer = trace.get_tracer("bound")
 for i in range(1_000_000):
     with tracer.start_as_current_span("tight") as s:
         s.set_attribute("i", i)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM, not ru_maxrss: Linux carries the parent's high-water mark into ru_maxrss across
+# fork + exec, so a child of a grown pytest process would report pytest's peak.
+print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) // 1024)
 """
     # 127.0.0.2 in loopback: nothing listens, the gRPC exporter keeps failing; JSONL is off so
     # the OTLP queue is the only buffer, and it must stay at OTEL_BSP_MAX_QUEUE_SIZE.
@@ -222,7 +224,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rss_mib = int(result.stdout.strip().splitlines()[-1])
-    assert rss_mib < 600  # 82 MiB in a quiet run, 465 MiB once in CI: see the closing note
+    assert rss_mib < 150  # about 85 MiB measured here: the interpreter, the SDK, gRPC, a full queue
     figures(
         fault="1,000,000 spans, stalled OTLP exporter",
         runs=1,
