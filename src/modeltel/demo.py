@@ -2,19 +2,25 @@
 
 1. A sweep of a stochastic SIR model over (beta, gamma, seed) with a result cache: a second pass
    over part of the grid hits the cache, and one parameter set fails on purpose.
-2. A calibration of (beta, gamma) against synthetic observations by a small evolution strategy,
-   written as an ask → evaluate → tell loop.
-3. A classifier's batch inference (nearest-centroid softmax in numpy) with a reject threshold and
+2. A classifier's batch inference (nearest-centroid softmax in numpy) with a reject threshold and
    some missing feature values.
-4. LLM-style ``generate`` calls with token usage, time to first token and cost: simulated, no network.
+3. LLM-style ``generate`` calls with token usage, time to first token and cost: simulated, no network.
+4. A calibration of (beta, gamma) against synthetic observations by a small evolution strategy,
+   written as an ask → evaluate → tell loop. It runs last, so ``modeltel show --last`` shows it.
+
+Given a process pool, the sweep's fresh runs and each calibration evaluation's batches run in the
+pool's workers, with nothing added for telemetry: modeltel's multiprocessing integration carries the
+context, so the workers' ``simulation.run`` spans join the job's trace.
 
 Only the public domain API is used, exactly as a user would; telemetry setup is the caller's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
@@ -60,34 +66,56 @@ def sir_deterministic(beta: np.ndarray, gamma: np.ndarray, days: int = DAYS) -> 
     return curves
 
 
-def run_sweep() -> None:
+def run_sweep(pool: Executor | None = None) -> None:
     """Simulation sweep with a cache: 64 fresh runs, 16 cached repeats, one failing run."""
     betas, gammas, seeds = (0.2, 0.3, 0.4, 0.5), (0.05, 0.1, 0.2, 0.25), (1, 2, 3, 4)
     grid = [(b, g, s) for b in betas for g in gammas for s in seeds]
+    fresh = [*grid, (0.3, 0.0, 1)]  # the last one diverges: recorded on its span, the sweep goes on
     repeats = grid[::4]
     cache: dict[tuple[float, float, int], np.ndarray] = {}
-    with simulation.job("sir-sweep", n_tasks=len(grid) + len(repeats) + 1):
-        for beta, gamma, seed in [*grid, *repeats, (0.3, 0.0, 1)]:
-            # A diverged run is recorded on its span as an error; the sweep goes on.
-            with contextlib.suppress(DivergedError):
-                _one_run(cache, beta, gamma, seed)
+    with simulation.job("sir-sweep", n_tasks=len(fresh) + len(repeats)):
+        for key, curve in zip(fresh, _map(pool, fresh_run, *zip(*fresh, strict=True)), strict=True):
+            if curve is not None:
+                cache[key] = curve
+        for beta, gamma, seed in repeats:
+            with simulation.run(model="sir", param_id=_param_id(beta, gamma), seed=seed) as run:
+                run.cache(hit=True)
+                _record_curve(run, cache[(beta, gamma, seed)])
 
 
-def _one_run(cache: dict[tuple[float, float, int], np.ndarray], beta: float, gamma: float, seed: int) -> None:
-    key = (beta, gamma, seed)
-    with simulation.run(model="sir", param_id=f"b{beta:g}-g{gamma:g}", seed=seed) as run:
-        curve = cache.get(key)
-        run.cache(hit=curve is not None)
-        if curve is None:
+def fresh_run(beta: float, gamma: float, seed: int) -> np.ndarray | None:
+    """One uncached run (in a pool worker when there is a pool); None when the model cannot run."""
+    try:
+        with simulation.run(model="sir", param_id=_param_id(beta, gamma), seed=seed) as run:
+            run.cache(hit=False)
             with run.phase("integrate"):
                 curve = sir_stochastic(beta, gamma, seed)
-            with run.phase("store"):
-                cache[key] = curve
-        run.record(peak_infected=float(curve.max()), peak_day=int(curve.argmax()), days=DAYS)
+            _record_curve(run, curve)
+            return curve
+    except DivergedError:
+        return None
 
 
-def run_calibration(iterations: int = 30, population: int = 24, seed: int = 0) -> tuple[float, float]:
-    """Fit (beta, gamma) to noisy synthetic data; returns the best parameters found."""
+def _param_id(beta: float, gamma: float) -> str:
+    return f"b{beta:g}-g{gamma:g}"
+
+
+def _record_curve(run: simulation.SimulationRun, curve: np.ndarray) -> None:
+    run.record(peak_infected=float(curve.max()), peak_day=int(curve.argmax()), days=DAYS)
+
+
+def _map(pool: Executor | None, fn: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+    return pool.map(fn, *iterables) if pool is not None else map(fn, *iterables)
+
+
+def run_calibration(
+    iterations: int = 30, population: int = 24, seed: int = 0, pool: Executor | None = None, batches: int = 1
+) -> tuple[float, float]:
+    """Fit (beta, gamma) to noisy synthetic data; returns the best parameters found.
+
+    Each evaluation splits the candidates into ``batches``, one ``simulation.run`` each, mapped over
+    ``pool`` when given.
+    """
     rng = np.random.default_rng(seed)
     truth = sir_deterministic(np.array([TRUE_PARAMS[0]]), np.array([TRUE_PARAMS[1]]))[0]
     observed = truth + rng.normal(0.0, 0.002, truth.shape)
@@ -100,8 +128,10 @@ def run_calibration(iterations: int = 30, population: int = 24, seed: int = 0) -
                     candidates = np.clip(mean + sigma * rng.standard_normal((population, 2)), 0.01, 1.0)
                     ask.record(n_params=len(candidates))
                 with it.evaluate(n=len(candidates)):
-                    curves = sir_deterministic(candidates[:, 0], candidates[:, 1])
-                    losses = ((curves - observed) ** 2).mean(axis=1)
+                    parts = np.array_split(candidates, batches)
+                    losses = np.concatenate(
+                        list(_map(pool, evaluate_batch, parts, [observed] * len(parts), range(len(parts))))
+                    )
                 with it.tell() as tell:
                     tell.losses(losses)
                     elite = candidates[np.argsort(losses)[: population // 4]]
@@ -109,6 +139,15 @@ def run_calibration(iterations: int = 30, population: int = 24, seed: int = 0) -
                     if losses.min() < best_loss:
                         best, best_loss = candidates[int(losses.argmin())], float(losses.min())
     return float(best[0]), float(best[1])
+
+
+def evaluate_batch(candidates: np.ndarray, observed: np.ndarray, index: int) -> np.ndarray:
+    """Mean squared error of each candidate (beta, gamma) against ``observed``: one ``simulation.run``."""
+    with simulation.run(model="sir-ode", param_id=f"batch-{index}", candidates=len(candidates)) as run:
+        curves = sir_deterministic(candidates[:, 0], candidates[:, 1])
+        losses: np.ndarray = ((curves - observed) ** 2).mean(axis=1)
+        run.record(min_loss=float(losses.min()))
+    return losses
 
 
 def run_inference(batches: int = 8, batch_size: int = 20_000, seed: int = 0) -> None:
@@ -161,9 +200,10 @@ def run_llm(seed: int = 0) -> None:
             g.content(prompt=prompt, completion="(simulated answer)")
 
 
-def run_all() -> None:
-    """Everything ``modeltel demo`` runs, in order."""
-    run_sweep()
-    run_calibration()
+def run_all(pool: Executor | None = None, workers: int = 1) -> None:
+    """Everything ``modeltel demo`` runs, in order; ``pool`` (of ``workers`` processes) for the sweep
+    and the calibration's evaluations."""
+    run_sweep(pool)
     run_inference()
     run_llm()
+    run_calibration(pool=pool, batches=max(1, workers))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import collections
+import json
 import re
 import subprocess
 import time
 from pathlib import Path
 
 from modeltel import semconv
-from otlp_files import BIN, base_env, jsonl_files, metric_requests, spans, summaries
+from otlp_files import BIN, attrs, base_env, jsonl_files, metric_requests, spans, summaries
 
 
 def _demo(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -34,7 +35,8 @@ def test_demo_writes_files_and_prints_the_summary_read_from_them(tmp_path: Path)
 
     exported = spans(data)  # parsed with the official OTLP protobuf messages
     counts = collections.Counter(s.name for s, _, _ in exported)
-    assert counts["simulation.run"] == 81 and counts["calibration.iteration"] == 30
+    # 81 sweep runs (one fails) and one batch run per calibration evaluation
+    assert counts["simulation.run"] == 81 + 30 and counts["calibration.iteration"] == 30
     assert counts["inference.predict"] == 8 and counts["chat demo-llm-8b"] == 4
     service = {
         kv.value.string_value for _, r, _ in exported for kv in r.attributes if kv.key == "service.name"
@@ -49,22 +51,22 @@ def test_demo_writes_files_and_prints_the_summary_read_from_them(tmp_path: Path)
     for name, count in counts.items():
         errors = sum(1 for s, _, _ in exported if s.name == name and s.status.code == 2)
         assert table[name] == (count, errors), name
-    assert table["simulation.run"] == (81, 1)
+    assert table["simulation.run"] == (111, 1)
 
     jobs = [s for s in summaries(data) if s["kind"] != "process"]
     assert [(j["kind"], j["job_name"]) for j in jobs] == [
         ("simulation", "sir-sweep"),
-        ("calibration", "fit-sir"),
         ("inference", "classifier-nightly"),
+        ("calibration", "fit-sir"),
     ]
     for job in jobs:
         assert re.search(
             rf"^{job['kind']}\s+{job['job_name']}\s+ok\s+{job['span_count']}\s", result.stdout, re.M
         )
-    fit = jobs[1]["calibration"]
+    fit = jobs[2]["calibration"]
     assert fit["iterations"] == 30 and fit["best_loss"] < 1e-4
     assert fit["trajectory"][-1]["best_loss"] == fit["best_loss"]
-    assert 0 < jobs[2]["quality"]["reject_rate"] < 0.2
+    assert 0 < jobs[1]["quality"]["reject_rate"] < 0.2
     assert f"best loss {fit['best_loss']:.3g}" in result.stdout
 
     metric_names = {
@@ -94,10 +96,42 @@ def test_prompts_are_not_written_unless_content_capture_is_on(tmp_path: Path) ->
     assert "Summarise the calibration" in text_on
 
 
-def test_more_workers_than_supported_is_a_usage_error(tmp_path: Path) -> None:
-    result = _demo(tmp_path, "--workers", "4")
+def test_workers_put_every_worker_in_the_calibration_trace_that_show_last_shows(tmp_path: Path) -> None:
+    data = tmp_path / "out"
+    result = _demo(tmp_path, "--data-dir", str(data), "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    files = jsonl_files(data, "traces")
+    assert len(files) == 3  # the parent and its two workers, each its own file
+    exported = spans(data)
+    by_id = {s.span_id: s for s, _, _ in exported}
+    # service.instance.id is one per process: it says which process wrote a span
+    writer = {s.span_id: attrs(r.attributes)["service.instance.id"] for s, r, _ in exported}
+    parent = writer[next(s.span_id for s, _, _ in exported if s.name == "calibration.job")]
+    runs = [s for s, _, _ in exported if s.name == "simulation.run"]
+    assert len(runs) == 81 + 60 and len({s.span_id for s in runs}) == len(runs)  # none lost, none twice
+    batch_runs = [s for s in runs if by_id[s.parent_span_id].name == "calibration.evaluate"]
+    assert len(batch_runs) == 60  # two batches per evaluation, each a child of its evaluate span
+    workers = {writer[s.span_id] for s in batch_runs}
+    assert len(workers) == 2 and parent not in workers
+
+    shown = subprocess.run(
+        [str(BIN / "modeltel"), "show", "--last", "--data-dir", str(data), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    rows = {row["name"]: row["count"] for row in report["spans"]}
+    assert rows["calibration.iteration"] == 30 and rows["simulation.run"] == 60
+    job = next(s for s, _, _ in exported if s.name == "calibration.job")
+    assert report["trace_id"] == job.trace_id.hex()
+
+
+def test_too_many_workers_is_a_usage_error(tmp_path: Path) -> None:
+    result = _demo(tmp_path, "--workers", "65")
     assert result.returncode == 2
-    assert "--workers 4" in result.stderr
+    assert "--workers 65" in result.stderr
     assert not (tmp_path / "ignored").exists()
 
 

@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -121,6 +122,34 @@ def free_port() -> int:
         sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class BlackHole:
+    """A TCP listener on 127.0.0.1 that accepts connections and never sends a byte."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self._stop = True
+        self.thread.join(5)
+        for connection in self.connections:
+            connection.close()
+        self.server.close()
 
 
 def wait_until(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from integration.backends import BlackHole
 from otlp_files import BIN, base_env, jsonl_files, spans
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
@@ -207,28 +208,32 @@ for i in range(1_000_000):
 # fork + exec, so a child of a grown pytest process would report pytest's peak.
 print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) // 1024)
 """
-    # 127.0.0.2 in loopback: nothing listens, the gRPC exporter keeps failing; JSONL is off so
-    # the OTLP queue is the only buffer, and it must stay at OTEL_BSP_MAX_QUEUE_SIZE.
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=500,
-        env=base_env(
-            tmp_path,
-            MODELTEL_JSONL="false",
-            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.2:9",
-            OTEL_EXPORTER_OTLP_TIMEOUT="500",
-            OTEL_METRICS_EXPORTER="none",
-        ),
-    )
+    # A receiver that accepts and never answers holds the exporter in one export for its whole
+    # timeout; JSONL is off, so the OTLP queue is the only buffer and must stay at its bound.
+    hole = BlackHole()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=500,
+            env=base_env(
+                tmp_path,
+                MODELTEL_JSONL="false",
+                OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{hole.port}",
+                OTEL_EXPORTER_OTLP_TIMEOUT="5000",
+                OTEL_METRICS_EXPORTER="none",
+            ),
+        )
+    finally:
+        hole.close()
     assert result.returncode == 0, result.stderr[-2000:]
     rss_mib = int(result.stdout.strip().splitlines()[-1])
     assert rss_mib < 150  # about 85 MiB measured here: the interpreter, the SDK, gRPC, a full queue
     figures(
-        fault="1,000,000 spans, stalled OTLP exporter",
+        fault="1,000,000 spans, stalled OTLP receiver",
         runs=1,
         sent=1_000_000,
         max_rss_mib=rss_mib,
-        note="queue bounded at OTEL_BSP_MAX_QUEUE_SIZE",
+        note="receiver accepts, never answers; queue bounded at OTEL_BSP_MAX_QUEUE_SIZE",
     )

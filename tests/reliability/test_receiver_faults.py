@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from integration.backends import BLACKHOLE_DEBUG_ENV, RotelAgent, free_port
+from integration.backends import BLACKHOLE_DEBUG_ENV, BlackHole, RotelAgent, free_port
 from otlp_files import base_env, metric_requests, spans
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.timeout(300)]
@@ -132,34 +130,6 @@ def test_receiver_down_at_start_down_mid_run_and_back(tmp_path: Path, figures: A
         max_stall_s=result["max_stall_s"],
         note=f"export failed {failed}, queue_full {dropped}",
     )
-
-
-class BlackHole:
-    """A TCP listener on 127.0.0.1 that accepts connections and never sends a byte."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.connections: list[socket.socket] = []
-        self._stop = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        self.server.settimeout(0.2)
-        while not self._stop:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                continue
-            self.connections.append(connection)
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(5)
-        for connection in self.connections:
-            connection.close()
-        self.server.close()
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])

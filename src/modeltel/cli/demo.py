@@ -1,9 +1,11 @@
 """``modeltel demo [--data-dir D] [--workers N]``: run the bundled example and print its summary.
 
 Telemetry is configured from the environment as usual (``--data-dir`` overrides
-``MODELTEL_DATA_DIR``); the service name defaults to ``modeltel-demo``. The tables are read back from
-the files this run wrote (its trace file and its lines in ``summaries.jsonl``), so what is printed is
-what is on disk.
+``MODELTEL_DATA_DIR``); the service name defaults to ``modeltel-demo``. With ``--workers N`` (N ≥ 2)
+the sweep and the calibration's evaluations run on a spawn-started process pool of N workers, each
+writing its own file of the same run. The tables are read back from the files this run wrote (every
+process's trace file and the run's lines in ``summaries.jsonl``), so what is printed is what is on
+disk.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
+import multiprocessing
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +26,7 @@ import numpy as np
 from modeltel.config import ConfigError, load_settings
 
 DEFAULT_SERVICE = "modeltel-demo"
+MAX_WORKERS = 64
 _logger = logging.getLogger(__name__)
 
 
@@ -35,17 +39,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data-dir", type=Path, help="where JSONL goes (default: MODELTEL_DATA_DIR)")
     parser.add_argument(
-        "--workers", type=int, default=0, help="worker processes for the sweep (0 or 1: in this process)"
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes for the sweep and the calibration's evaluations (0 or 1: in this process)",
     )
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.workers not in (0, 1):
-        print(
-            f"modeltel demo: --workers {args.workers}: only 0 or 1 (in-process) is supported for now",
-            file=sys.stderr,
-        )
+    if not 0 <= args.workers <= MAX_WORKERS:
+        print(f"modeltel demo: --workers {args.workers}: expected 0 to {MAX_WORKERS}", file=sys.stderr)
         return 2
     try:
         settings = load_settings(strict=True)
@@ -76,20 +80,37 @@ def main(args: argparse.Namespace) -> int:
         return 1
     enable_process_metrics()
     started = time.perf_counter()
-    demo.run_all()
+    if args.workers >= 2:
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            demo.run_all(pool, args.workers)
+    else:
+        demo.run_all()
     elapsed = time.perf_counter() - started
     handle.shutdown()  # flush: spans, metrics and summary lines are on disk from here on
-    trace_file = exporter.file.path
-    data_dir = handle.settings.data_dir
-    jobs = [
-        s for s in _summaries(data_dir / "summaries.jsonl", handle.settings.run_id) if s["kind"] != "process"
-    ]
-    print(f"modeltel demo: ran in {elapsed:.1f} s; run id {handle.settings.run_id}")
-    print(f"  traces:    {trace_file}")
+    data_dir, run_id = handle.settings.data_dir, handle.settings.run_id
+    trace_files = _run_trace_files(data_dir, run_id, own=exporter.file.path)
+    jobs = [s for s in _summaries(data_dir / "summaries.jsonl", run_id) if s["kind"] != "process"]
+    print(f"modeltel demo: ran in {elapsed:.1f} s; run id {run_id}")
+    for path in trace_files:
+        print(f"  traces:    {path}")
     print(f"  summaries: {data_dir / 'summaries.jsonl'}")
     print()
-    print_summary(_read_spans([trace_file] if trace_file else []), jobs, sys.stdout)
+    print_summary(_read_spans(trace_files), jobs, sys.stdout)
     return 0
+
+
+def _run_trace_files(data_dir: Path, run_id: str, own: Path | None) -> list[Path]:
+    """This process's trace file first, then its pool workers' files: every file of the data dir
+    whose first line's resource names this run id (workers share the run id, not the pid)."""
+    marker = json.dumps(run_id).encode()
+    found = [own] if own is not None else []
+    for path in sorted((data_dir / "traces").glob("*/*.jsonl")):
+        if path == own:
+            continue
+        with open(path, "rb") as lines:
+            if marker in lines.readline():
+                found.append(path)
+    return found
 
 
 def _read_spans(paths: Iterable[Path]) -> Iterator[tuple[str, float, bool]]:
@@ -119,7 +140,7 @@ def _summaries(path: Path, run_id: str) -> list[dict[str, Any]]:
             summary = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if summary.get("run_id") == run_id and summary.get("pid") == os.getpid():
+        if summary.get("run_id") == run_id:
             found.append(summary)
     return found
 

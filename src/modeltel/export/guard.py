@@ -11,6 +11,8 @@ something is lost.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 from opentelemetry.metrics import Counter, MeterProvider
@@ -19,6 +21,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from modeltel import semconv
 from modeltel.export.redact import Redactor
+
+WARNING_INTERVAL_S = 60.0
+"""At most one queue-full warning per exporter per minute; the counter has every drop."""
+
+_logger = logging.getLogger(__name__)
 
 
 def dropped_counter(meter_provider: MeterProvider) -> Counter:
@@ -58,6 +65,12 @@ class GuardedSpanExporter(SpanExporter):
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """The SDK's batch processor, counting the spans its full queue turns away.
 
+    A full queue means the receiver is down or slow. The SDK would then log a warning for every
+    span it drops, and building that log record (a stack walk) more than doubled the cost of a span
+    on the application thread: 30 µs became 70 µs here, exactly while the app is already degraded.
+    So when the queue is full this processor drops the *new* span itself (the SDK would drop the
+    oldest), counts it, and warns once a minute with the count.
+
     It peeks at the SDK's private queue (``_batch_processor._queue``): the reliability suite checks
     the books balance (delivered + failed + dropped = created), so an SDK change that broke this
     would fail a test rather than silently under-count.
@@ -66,11 +79,27 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, name: str, dropped: Counter, **kwargs: float) -> None:
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._dropped = dropped
+        self._name = name
         self._attributes = {semconv.EXPORTER_NAME: name, semconv.DROP_REASON: "queue_full"}
         self._batch = self._batch_processor
+        self._unreported = 0
+        self._next_warning = 0.0
 
     def on_end(self, span: ReadableSpan) -> None:
         batch = self._batch
-        if len(batch._queue) >= batch._max_queue_size and span.context.trace_flags.sampled:
-            self._dropped.add(1, self._attributes)
-        super().on_end(span)
+        if len(batch._queue) < batch._max_queue_size or not span.context.trace_flags.sampled:
+            super().on_end(span)
+            return
+        self._dropped.add(1, self._attributes)
+        self._unreported += 1
+        now = time.monotonic()
+        if now >= self._next_warning:
+            self._next_warning = now + WARNING_INTERVAL_S
+            dropped, self._unreported = self._unreported, 0
+            _logger.warning(
+                "modeltel: the %s exporter's queue is full (%d spans); dropped %d span(s) since the last "
+                "warning; the receiver is down or slower than the app",
+                self._name,
+                batch._max_queue_size,
+                dropped,
+            )
