@@ -70,6 +70,47 @@ def test_nothing_finished_is_lost_on_any_exit(tmp_path: Path, tail: str, code: i
     assert [p.sum.data_points[0].as_int for p in points if p.name == "done"][-1] == 700
 
 
+SIGTERM_INSIDE_EXPORT = """
+import os, signal
+from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel.export.processor import BackPressureSpanProcessor
+export = JsonlSpanExporter.export
+def export_then_signal(self, spans):
+    # The signal lands while the main thread holds the processor's export lock.
+    os.kill(os.getpid(), signal.SIGTERM)
+    return export(self, spans)
+JsonlSpanExporter.export = export_then_signal
+# A writer thread that never gets to run (starved), so every export happens on the main thread.
+BackPressureSpanProcessor._run = lambda self: None
+"""
+
+
+@pytest.mark.parametrize(
+    ("tail", "env"),
+    [
+        ("handle.force_flush()", {}),
+        ("", {"OTEL_BSP_MAX_QUEUE_SIZE": "512", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"}),
+        ("handle.shutdown()", {}),
+    ],
+    ids=["in force_flush", "in back-pressure export", "in shutdown"],
+)
+def test_sigterm_inside_an_export_on_the_main_thread_flushes_and_exits(
+    tmp_path: Path, tail: str, env: dict[str, str]
+) -> None:
+    # Python runs the handler on the main thread, where the export lock is already held: without
+    # deferral its own flush waited on that lock forever (the timeout below would fire).
+    code = SIGTERM_INSIDE_EXPORT + APP.format(n=700) + tail + "\ntime.sleep(30)"
+    result = run_py(tmp_path, code, timeout=30, OTEL_BSP_SCHEDULE_DELAY="600000", **env)
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    # The back-pressure export happens inside the loop, so the process dies there: every span
+    # ended before the signal is on disk, none twice.
+    ended = 700 if tail else len(spans(tmp_path))
+    assert ended >= 512  # the first relief comes when the queue of 512 is full
+    assert sorted(attrs(s.attributes)["i"] for s, _, _ in spans(tmp_path)) == list(range(ended))
+    (summary,) = summaries(tmp_path)
+    assert summary["span_count"] == ended
+
+
 def test_configure_is_idempotent_and_thread_safe(tmp_path: Path) -> None:
     code = (
         APP.format(n=1)

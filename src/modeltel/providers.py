@@ -11,11 +11,9 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing.util
-import os
 import signal
 import threading
 from importlib.metadata import entry_points
-from types import FrameType
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -34,7 +32,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from modeltel import semconv
+from modeltel import _sigterm, semconv
 from modeltel.config import Settings, Signal
 from modeltel.export.guard import CountingBatchSpanProcessor, GuardedSpanExporter, dropped_counter
 from modeltel.export.jobs import JobSummaries
@@ -184,20 +182,29 @@ class Handle:
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything finished so far. True only if every part reported success."""
         ok = True
-        for processor in self.span_processors:
-            ok = processor.force_flush(timeout_millis) and ok
-        for reader in self.metric_readers:
-            ok = reader.force_flush(timeout_millis) and ok
-        if self.logger_provider is not None:
-            ok = bool(self.logger_provider.force_flush(timeout_millis)) and ok
+        with _sigterm.deferred():
+            for processor in self.span_processors:
+                ok = processor.force_flush(timeout_millis) and ok
+            for reader in self.metric_readers:
+                ok = reader.force_flush(timeout_millis) and ok
+            if self.logger_provider is not None:
+                ok = bool(self.logger_provider.force_flush(timeout_millis)) and ok
         return ok
 
     def shutdown(self) -> None:
-        """Flush and stop what modeltel added; a later call does nothing."""
+        """Flush and stop what modeltel added; a later call does nothing.
+
+        A SIGTERM arriving meanwhile waits for the end (``_sigterm.deferred``): its handler would
+        find everything already shut and end the process before the flush finished.
+        """
         with self._lock:
             if self._shut:
                 return
             self._shut = True
+        with _sigterm.deferred():
+            self._shutdown_parts()
+
+    def _shutdown_parts(self) -> None:
         for processor in self.span_processors:
             _quietly(processor.shutdown)
         if self.meter_provider is not None:
@@ -323,50 +330,11 @@ def _register_exit_hooks(handle: Handle) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _make_sigterm_handler(handle))
+        signal.signal(signal.SIGTERM, _sigterm.handler(handle.shutdown))
 
 
 def _finalize_in_child(handle: Handle) -> None:
     multiprocessing.util.Finalize(handle, handle.shutdown, exitpriority=-100)
-
-
-_sigterm_held = 0
-_sigterm_pending = False
-
-
-def hold_sigterm() -> None:
-    """Make modeltel's SIGTERM handler wait: the main thread is about to take export locks.
-
-    The handler flushes, and Python runs it on the main thread between two bytecodes: inside a
-    flush the main thread already holds the processor's and the file's (non-reentrant) locks, and
-    the handler's own flush would wait for them forever. A pool's ``terminate()`` SIGTERMs workers
-    that flush after every task (integrations/multiprocessing.py), so this window is real.
-    """
-    global _sigterm_held
-    _sigterm_held += 1
-
-
-def release_sigterm() -> None:
-    """End :func:`hold_sigterm`; a SIGTERM that arrived meanwhile is delivered again now."""
-    global _sigterm_held, _sigterm_pending
-    _sigterm_held -= 1
-    if _sigterm_held == 0 and _sigterm_pending:
-        _sigterm_pending = False
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _make_sigterm_handler(handle: Handle) -> Any:
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        global _sigterm_pending
-        if _sigterm_held:
-            _sigterm_pending = True
-            return
-        handle.shutdown()
-        # Then die of SIGTERM as if modeltel were not there, so the exit status stays honest.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    return on_sigterm
 
 
 _configure_lock = threading.Lock()

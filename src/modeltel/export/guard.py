@@ -19,7 +19,7 @@ from opentelemetry.metrics import Counter, MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from modeltel import semconv
+from modeltel import _sigterm, semconv
 from modeltel.export.redact import Redactor
 
 WARNING_INTERVAL_S = 60.0
@@ -84,6 +84,10 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._batch = self._batch_processor
         self._unreported = 0
         self._next_warning = 0.0
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        with _sigterm.deferred():  # the SDK's flush holds its export lock: see modeltel/_sigterm.py
+            return super().force_flush(timeout_millis)
 
     def on_end(self, span: ReadableSpan) -> None:
         batch = self._batch

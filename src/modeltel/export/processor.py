@@ -22,6 +22,7 @@ import threading
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from modeltel import _sigterm
 from modeltel.export.jsonl import JsonlSpanExporter
 
 _logger = logging.getLogger(__name__)
@@ -75,12 +76,13 @@ class BackPressureSpanProcessor(SpanProcessor):
 
     def _relieve(self) -> None:
         """The writer fell behind: export from this thread, or drop the excess if it is stuck."""
-        if self._export_lock.acquire(timeout=self.pressure_timeout_s):
-            try:
-                self._export_batches(until=self.max_queue_size - self.batch_size)
-            finally:
-                self._export_lock.release()
-            return
+        with _sigterm.deferred():
+            if self._export_lock.acquire(timeout=self.pressure_timeout_s):
+                try:
+                    self._export_batches(until=self.max_queue_size - self.batch_size)
+                finally:
+                    self._export_lock.release()
+                return
         queue, dropped = self._queue, 0
         while len(queue) > self.max_queue_size:
             queue.popleft()
@@ -112,12 +114,13 @@ class BackPressureSpanProcessor(SpanProcessor):
                 self._export_batches(until=self.batch_size - 1 if woken else 0)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        if not self._export_lock.acquire(timeout=timeout_millis / 1e3):
-            return False
-        try:
-            self._export_batches(until=0)
-        finally:
-            self._export_lock.release()
+        with _sigterm.deferred():
+            if not self._export_lock.acquire(timeout=timeout_millis / 1e3):
+                return False
+            try:
+                self._export_batches(until=0)
+            finally:
+                self._export_lock.release()
         return True
 
     def shutdown(self) -> None:
@@ -125,8 +128,9 @@ class BackPressureSpanProcessor(SpanProcessor):
             return
         self._shutdown = True
         self._wake.set()
-        if self._pid == os.getpid():
-            self._worker.join(timeout=30)
-        with self._export_lock:
-            self._export_batches(until=0)
-        self.span_exporter.shutdown()
+        with _sigterm.deferred():
+            if self._pid == os.getpid():
+                self._worker.join(timeout=30)
+            with self._export_lock:
+                self._export_batches(until=0)
+            self.span_exporter.shutdown()

@@ -116,7 +116,7 @@ def _jsonl_processors_of(handle: Handle) -> tuple[SpanProcessor, ...]:
 def flush_finished_spans(handle: Handle | None = None) -> None:
     """Write every span this process has finished to its JSONL file now (see the module docstring).
 
-    On the main thread modeltel's SIGTERM handler is held off meanwhile (``providers.hold_sigterm``):
+    The processors' flush holds off modeltel's SIGTERM handler meanwhile (``modeltel/_sigterm.py``):
     a pool's ``terminate()`` arriving mid-flush would otherwise flush again under the same locks.
     """
     handle = providers.current() if handle is None else handle
@@ -125,15 +125,8 @@ def flush_finished_spans(handle: Handle | None = None) -> None:
     processors = _jsonl_processors_of(handle)
     if not processors:
         return
-    main = threading.current_thread() is threading.main_thread()
-    if main:
-        providers.hold_sigterm()
-    try:
-        for processor in processors:
-            processor.force_flush()
-    finally:
-        if main:
-            providers.release_sigterm()
+    for processor in processors:
+        processor.force_flush()
 
 
 class TracedCall(Generic[P, R]):

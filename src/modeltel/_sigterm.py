@@ -1,0 +1,57 @@
+"""Flush on SIGTERM without deadlocking on the locks the interrupted code holds.
+
+Python runs a signal handler on the main thread between two bytecodes. Modeltel's handler flushes
+and shuts telemetry down, which takes the span processors' and files' locks, and those locks are
+not reentrant. If the main thread was itself inside a flush, a shutdown or a back-pressure export
+when the signal came, it already holds them, and the handler would wait for them forever.
+
+Those places run under :func:`deferred`. A SIGTERM arriving inside one is remembered and sent
+again when the outermost one ends, so the handler then runs with no lock held. Other threads need
+no deferral: the handler waits for their locks, and they go on and release them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+_held = 0
+_pending = False
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold off modeltel's SIGTERM handler while the main thread is in here; no-op elsewhere."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    global _held, _pending
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+        if _held == 0 and _pending:
+            _pending = False
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def handler(shutdown: Callable[[], None]) -> Callable[[int, FrameType | None], Any]:
+    """A SIGTERM handler: ``shutdown()`` (flush), then die of SIGTERM as if modeltel were not there,
+    so the exit status stays honest."""
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        global _pending
+        if _held:
+            _pending = True
+            return
+        shutdown()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return on_sigterm
