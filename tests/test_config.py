@@ -151,8 +151,8 @@ def test_overrides_win_and_sources_are_recorded() -> None:
 
 
 def test_readme_documents_every_variable() -> None:
-    from modeltel.config import ENV_VARS
+    from modeltel.config import CONTEXT_CARRIER_VARS, ENV_VARS
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    for var in ENV_VARS:
+    for var in (*ENV_VARS, *CONTEXT_CARRIER_VARS):
         assert f"| `{var.name}` |" in readme, var.name
