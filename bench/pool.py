@@ -18,8 +18,6 @@ calibrated once in the parent to about 1 ms, so the variants do identical work.
                     ``Pool.map``) so a SIGKILLed worker loses only unfinished spans.
 - ``on, no flush``  the same without the per-task flush: spans leave by the batch processor's timer
                     and at worker exit; what the flush costs.
-- ``on, no SDK self-metrics``  ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false`` (modeltel turns the
-                    SDK's own metrics on by default to count dropped spans): what they cost per span.
 
 ``Pool.map`` uses the default chunking (one context attach and one flush per chunk);
 ``ProcessPoolExecutor.submit`` is one future per task (one attach and one flush per task), the worst
@@ -31,7 +29,7 @@ that reached disk per second of wall time, and a run that lost spans shows it.
 
 The second table does not need an idle machine: it runs the task body in ONE process, alternating
 blocks of 250 tasks between the variants (40 rounds, medians), and reports the CPU each variant adds
-per task over the no-op API, with the SDK's self-metrics on (modeltel's default) and off. Blocks
+per task over the no-op API. Blocks
 end with a flush so background export is charged to the block that caused it. A per-task cost
 ``c`` means a pool of 1 ms tasks runs about ``c / 1 ms`` slower when the cores are not shared.
 """
@@ -65,7 +63,6 @@ VARIANTS = (
     ("map", "sdk"),
     ("map", "on"),
     ("map", "on-noflush"),
-    ("map", "on-noselfmetrics"),
     ("submit", "off"),
     ("submit", "on"),
     ("submit", "on-noflush"),
@@ -77,7 +74,6 @@ LABELS = {
     "sdk": "SDK floor",
     "on": "telemetry on",
     "on-noflush": "on, no per-task flush",
-    "on-noselfmetrics": "on, no SDK self-metrics",
 }
 
 
@@ -231,8 +227,6 @@ def run_variant(mode: str, variant: str, tasks: int, loops: int) -> tuple[float,
         env.update({"MODELTEL_DATA_DIR": tmp, "OTEL_SERVICE_NAME": "bench-pool"})
         if variant in ("off", "sdk"):
             env["MODELTEL_ENABLED"] = "false"
-        if variant == "on-noselfmetrics":
-            env["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = "false"
         command = [sys.executable, __file__, "--child", mode, variant, str(tasks), str(loops)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
         if done.returncode != 0:
@@ -294,30 +288,21 @@ def main() -> None:
 
 
 def paired_table(loops: int, rounds: int, block: int = 250) -> None:
-    results = {}
-    for metrics_on in (True, False):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MODELTEL_"))}
-        env["MODELTEL_DATA_DIR"] = tempfile.mkdtemp(prefix="modeltel-bench-pool-")
-        if not metrics_on:
-            env["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = "false"
-        command = [sys.executable, __file__, "--paired-child", str(rounds), str(block), str(loops)]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"paired run failed:\n{done.stderr}")
-        results[metrics_on] = json.loads(done.stdout.strip().splitlines()[-1])
-    task_ms = results[True]["task_us"] / 1e3
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MODELTEL_"))}
+    env["MODELTEL_DATA_DIR"] = tempfile.mkdtemp(prefix="modeltel-bench-pool-")
+    command = [sys.executable, __file__, "--paired-child", str(rounds), str(block), str(loops)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"paired run failed:\n{done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     print(
-        f"\none process, blocks of {block} tasks of {task_ms:.2f} ms CPU interleaved, {rounds} rounds, "
-        "medians: CPU added per task over the no-op API (and as a share of the task)"
+        f"\none process, blocks of {block} tasks of {result['task_us'] / 1e3:.2f} ms CPU interleaved, "
+        f"{rounds} rounds, medians: CPU added per task over the no-op API (and as a share of the task)"
     )
-    print(f"{'variant':<38} {'SDK self-metrics on':>22} {'SDK self-metrics off':>22}")
-    print("-" * 84)
+    print(f"{'variant':<38} {'added per task':>22}")
+    print("-" * 62)
     for name in PAIRED:
-        cells = [
-            f"{results[on][name]:+7.1f} us {results[on][name] / results[on]['task_us']:6.1%}"
-            for on in (True, False)
-        ]
-        print(f"{PAIRED_LABELS[name]:<38} {cells[0]:>22} {cells[1]:>22}")
+        print(f"{PAIRED_LABELS[name]:<38} {result[name]:+10.1f} us {result[name] / result['task_us']:6.1%}")
 
 
 def pool_table(tasks: int, repeats: int, loops: int, spin_s: float, started: float) -> None:
