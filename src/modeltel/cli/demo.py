@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
 from modeltel.config import ConfigError, load_settings
+from modeltel.read.query import aggregate, warn_bad_line
+from modeltel.read.reports import NameRow, name_rows
+from modeltel.read.scan import Query
 
 DEFAULT_SERVICE = "modeltel-demo"
 MAX_WORKERS = 64
-_logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -95,7 +94,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"  traces:    {path}")
     print(f"  summaries: {data_dir / 'summaries.jsonl'}")
     print()
-    print_summary(_read_spans(trace_files), jobs, sys.stdout)
+    table = aggregate(trace_files, Query(), workers=1, on_bad_line=warn_bad_line).table
+    print_summary(name_rows(table), jobs, sys.stdout)
     return 0
 
 
@@ -111,24 +111,6 @@ def _run_trace_files(data_dir: Path, run_id: str, own: Path | None) -> list[Path
             if marker in lines.readline():
                 found.append(path)
     return found
-
-
-def _read_spans(paths: Iterable[Path]) -> Iterator[tuple[str, float, bool]]:
-    """(name, duration in s, error) of every span in OTLP/JSON trace files; torn lines are skipped."""
-    for path in paths:
-        with open(path, encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                try:
-                    request = json.loads(line)
-                except json.JSONDecodeError:
-                    _logger.warning("modeltel demo: %s line %d is not JSON; skipped", path, number)
-                    continue
-                for resource_spans in request.get("resourceSpans", ()):
-                    for scope_spans in resource_spans.get("scopeSpans", ()):
-                        for span in scope_spans.get("spans", ()):
-                            seconds = (int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])) / 1e9
-                            error = span.get("status", {}).get("code") in (2, "STATUS_CODE_ERROR")
-                            yield span["name"], seconds, error
 
 
 def _summaries(path: Path, run_id: str) -> list[dict[str, Any]]:
@@ -178,23 +160,16 @@ def _job_details(job: dict[str, Any]) -> str:
     return ""
 
 
-def print_summary(spans: Iterable[tuple[str, float, bool]], jobs: list[dict[str, Any]], out: IO[str]) -> None:
+def print_summary(rows: Iterable[NameRow], jobs: list[dict[str, Any]], out: IO[str]) -> None:
     """The per-span-name table (count, errors, total, mean, p50, p95, max) and the job table."""
-    durations: dict[str, list[float]] = {}
-    errors: dict[str, int] = {}
-    for name, seconds, error in spans:
-        durations.setdefault(name, []).append(seconds)
-        errors[name] = errors.get(name, 0) + error
     columns = ("total s", "mean ms", "p50 ms", "p95 ms", "max ms")
     header = f"{'span':<24} {'count':>7} {'errors':>6} " + " ".join(f"{c:>9}" for c in columns)
     print(header, file=out)
     print("-" * len(header), file=out)
-    for name in sorted(durations):
-        values = np.asarray(durations[name])
-        p50, p95 = np.percentile(values, [50, 95]) * 1e3
+    for row in sorted(rows, key=lambda r: r.name):
         print(
-            f"{name:<24} {values.size:>7} {errors[name]:>6} {values.sum():>9.3f} {values.mean() * 1e3:>9.2f} "
-            f"{p50:>9.2f} {p95:>9.2f} {values.max() * 1e3:>9.2f}",
+            f"{row.name:<24} {row.count:>7} {row.errors:>6} {row.total_s:>9.3f} {row.mean_s * 1e3:>9.2f} "
+            f"{row.p50_s * 1e3:>9.2f} {row.p95_s * 1e3:>9.2f} {row.max_s * 1e3:>9.2f}",
             file=out,
         )
     if not jobs:
