@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from modeltel.read import otlp, query, scan
 from modeltel.read.aggregate import DURATION, GroupTable
-from modeltel.read.files import ByteRange, read_blocks
+from modeltel.read.files import Block, ByteRange, read_blocks
 from modeltel.read.reports import stats_query
 from modeltel.read.scan import Columns, Query, columns_of, concat, scan_block
 from reading_data import COLLECTOR_LINES, sdk_file
@@ -192,3 +193,139 @@ def test_times_of_other_widths_and_numbers(tmp_path: Path) -> None:
     assert _by_row(fast) == _by_row(_oracle(path, Query()))
     durations = sorted(int(e - s) for s, e in zip(fast.start, fast.end, strict=True))
     assert durations == [2, 500_000_000, 1_000_000_000]
+
+
+def _located_rows(located: scan._Located | None) -> list[tuple[object, ...]] | None:
+    if located is None:
+        return None
+    names = located.names if located.group is None else [located.names[g] for g in located.group.tolist()]
+    return list(
+        zip(
+            names,
+            located.start.tolist(),
+            located.end.tolist(),
+            located.error.tolist(),
+            located.texts or [b""] * len(names),
+            strict=True,
+        )
+    )
+
+
+def _line(*spans: dict[str, object]) -> bytes:
+    request = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": list(spans)}]}]}
+    return json.dumps(request, separators=(",", ":")).encode()
+
+
+def _canonical(name: str = "run", **fields: object) -> dict[str, object]:
+    span: dict[str, object] = {
+        "traceId": "ab" * 16,
+        "spanId": "cd" * 8,
+        "name": name,
+        "kind": 1,
+        "startTimeUnixNano": "1800000000000000000",
+        "endTimeUnixNano": "1800000000500000000",
+        "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}}],
+        "status": {"code": 0},
+        "flags": 256,
+    }
+    span.update(fields)
+    return {k: v for k, v in span.items() if v is not None}
+
+
+def test_offsets_locator_reads_its_own_layout() -> None:
+    long_name = "a long span name of more than thirty-two bytes"
+    line = _line(
+        _canonical(),
+        _canonical("x", status={"message": "boom", "code": 2}),
+        _canonical(kind=None, status={"code": 2}),
+        _canonical(long_name, attributes=[], status={}),
+        _canonical("", attributes=None),
+        _canonical("café \\ tab\t", status={"code": "STATUS_CODE_ERROR"}),
+    )
+    located = scan._locate_by_offsets(line, True)
+    assert located is not None
+    rows = _located_rows(located)
+    assert rows is not None
+    decoded = [(s.name, s.start_ns, s.end_ns) for s in otlp.decode_line(line)]
+    assert [(scan._unescape(r[0]), r[1], r[2]) for r in rows] == decoded  # type: ignore[arg-type]
+    assert [row[3] for row in rows] == [False, True, True, False, False, True]
+    assert rows[0][4] == b'{"key":"gen_ai.usage.input_tokens","value":{"intValue":"12"}}'
+    assert rows[4][4] == b""
+    columns = scan._fast(line, Query())
+    assert columns is not None
+    assert sorted(columns.labels) == sorted(["run", "x", long_name, "", "café \\ tab\t"])
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        _canonical(startTimeUnixNano=1800000000000000000),  # a number, not a string
+        _canonical(startTimeUnixNano="180000000000000000"),  # 18 digits
+        _canonical(startTimeUnixNano="9300000000000000000"),  # beyond int64
+        _canonical(kind="SPAN_KIND_CLIENT"),
+        _canonical(status=None),
+        _canonical(links=[{"traceId": "ef" * 16, "spanId": "01" * 8}]),
+        {"status": {"code": 2}, **_canonical()},  # the status before the name
+        _canonical('odd "quoted" name'),
+        _canonical("ends in a backslash \\"),
+        {**_canonical(status=None), "events": [{"timeUnixNano": "1", "name": "e"}], "status": {"code": 2}},
+    ],
+)
+def test_offsets_locator_leaves_other_layouts_to_the_regexes(span: dict[str, object]) -> None:
+    line = _line(_canonical(), span)
+    assert scan._locate_by_offsets(line, True) is None
+    path_rows = _by_row(
+        scan.concat(scan_block(Block(Path("x"), 0, line + b"\n", True), QUERIES["stats"]).columns)
+    )
+    oracle = scan._finish(columns_of(otlp.decode_line(line), QUERIES["stats"]), QUERIES["stats"])
+    assert path_rows == _by_row(oracle)
+
+
+def _random_spans(rng: random.Random, count: int) -> list[dict[str, object]]:
+    names = ["simulation.run", "calibration.ask", "chat llama3.1", "x", "", "a" * 40, "ünï ✓"]
+    spans = []
+    for _ in range(count):
+        start = rng.randrange(10**18, 9 * 10**18)
+        attributes = [
+            {"key": rng.choice(NUMERIC), "value": {"intValue": str(rng.randrange(1000))}}
+            for _ in range(rng.randrange(3))
+        ]
+        status = rng.choice([{"code": 0}, {}, {"code": 2}, {"code": 2, "message": "bad ] {"}, {"code": 1}])
+        span = _canonical(
+            rng.choice(names),
+            kind=rng.choice([1, 3, None]),
+            startTimeUnixNano=str(start),
+            endTimeUnixNano=str(start + rng.randrange(10**9)),
+            attributes=attributes if rng.random() < 0.9 else None,
+            status=status,
+        )
+        spans.append(span)
+    return spans
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_offsets_locator_equals_the_decoder_and_the_regex_locator(wanted: bool) -> None:
+    rng = random.Random(5)
+    for _ in range(20):
+        line = _line(*_random_spans(rng, rng.randrange(1, 60)))
+        rows = _located_rows(scan._locate_by_offsets(line, wanted))
+        assert rows is not None
+        decoded = [
+            (s.name, s.start_ns, s.end_ns, s.status_code == otlp.STATUS_ERROR) for s in otlp.decode_line(line)
+        ]
+        assert [(scan._unescape(r[0]), *r[1:4]) for r in rows] == decoded  # type: ignore[arg-type]
+        by_regex = _located_rows(scan._locate_by_regex(line, wanted))
+        if by_regex is not None:  # it needs an attribute list on every span
+            assert rows == by_regex
+
+
+def test_the_offsets_locator_is_taken_for_modeltel_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(6)
+    data = b"".join(_line(*_random_spans(rng, 50)) + b"\n" for _ in range(30))
+    monkeypatch.setattr(scan, "_locate_by_regex", None)  # would raise if it were called
+    for q in QUERIES.values():
+        columns = concat(scan_block(Block(Path("x"), 0, data, True), q).columns)
+        oracle = scan._finish(
+            columns_of([s for line in data.splitlines() for s in otlp.decode_line(line)], q), q
+        )
+        assert _by_row(columns) == _by_row(oracle)
