@@ -355,7 +355,9 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
 
 
-def run(sizes: list[int], repeats: int, pandas_max: int, keep: Path | None) -> int:
+def run(
+    sizes: list[int], repeats: int, pandas_max: int, keep: Path | None, baseline: Path | None = None
+) -> int:
     have_pandas = (
         subprocess.run(
             [sys.executable, "-c", "import pandas, orjson"], env=_env(True), capture_output=True
@@ -376,7 +378,7 @@ def run(sizes: list[int], repeats: int, pandas_max: int, keep: Path | None) -> i
                 size = generate(data, spans)
                 print(f"generated {spans:,} spans: {size / 1e6:,.0f} MB in {FILES} files under {data}")
             size_mb = sum(p.stat().st_size for p in data.glob("traces/*/*.jsonl")) / 1e6
-            routes = {
+            routes: dict[str, tuple[list[str], bool | Path]] = {
                 "modeltel show": (
                     [str(MODELTEL), "show", "--data-dir", str(data), "--format", "json"],
                     False,
@@ -390,10 +392,16 @@ def run(sizes: list[int], repeats: int, pandas_max: int, keep: Path | None) -> i
                     True,
                 ),
             }
+            if baseline is not None:  # the same commands on another checkout's src, interleaved
+                for name in ("modeltel show", "modeltel stats --by name"):
+                    routes[f"{name} (baseline)"] = (routes[name][0], baseline)
             size_rows = {name: Row(name, spans) for name in routes}
             for _ in range(repeats):  # interleaved: drift from other work hits every route alike
                 for name, (command, peers) in routes.items():
-                    size_rows[name].samples.append(measure_with_cpu(command, _env(peers)))
+                    env = _env(peers is True)
+                    if isinstance(peers, Path):
+                        env["PYTHONPATH"] = str(peers)
+                    size_rows[name].samples.append(measure_with_cpu(command, env))
             plain = size_rows["plain loop (orjson + numpy)"]
             if "orjson" not in plain.samples[0].stdout.split('"json": "', 1)[1][:10]:
                 plain.route = "plain loop (json + numpy)"
@@ -456,7 +464,7 @@ def print_table(rows: list[Row], repeats: int) -> None:
         wall, cpu, rss = row.median("wall_s"), row.median("cpu_s"), max(s.peak_rss_mb for s in row.samples)
         plain = plains.get(row.spans)
         ratio = f"{plain.median('wall_s') / wall:.2g}x" if plain and plain is not row else ""
-        if row.route.startswith("modeltel") and row.spans >= 1_000_000:
+        if row.route.startswith("modeltel") and row.spans >= 1_000_000 and "baseline" not in row.route:
             ok = wall <= TARGET_WALL_S and rss <= TARGET_RSS_MB
             target = f"≤{TARGET_WALL_S} s, ≤{TARGET_RSS_MB:.0f} MB: {'met' if ok else 'MISSED'}"
         else:
@@ -470,6 +478,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pandas-max", type=int, default=1_000_000, help="skip pandas above this many spans")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the generated data dirs here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="also run show/stats with PYTHONPATH=SRC (another checkout's src/, e.g. from git archive), "
+        "interleaved with this tree's runs: before/after under the same load",
+    )
     parser.add_argument(
         "--install-peers", action="store_true", help=f"pip install pandas and orjson into {DEPS_DIR}"
     )
@@ -496,7 +511,7 @@ def main() -> int:
         ]
         subprocess.run(command, check=True)
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
-    return run(sizes, args.repeats, args.pandas_max, args.keep)
+    return run(sizes, args.repeats, args.pandas_max, args.keep, args.baseline)
 
 
 if __name__ == "__main__":
