@@ -329,3 +329,118 @@ def test_the_offsets_locator_is_taken_for_modeltel_lines(monkeypatch: pytest.Mon
             columns_of([s for line in data.splitlines() for s in otlp.decode_line(line)], q), q
         )
         assert _by_row(columns) == _by_row(oracle)
+
+
+PREFIX_KEYS = ("tok", "tok.in", "tok.in_total", "gen_ai.usage.input_tokens", "gen_ai.usage.input_tokens.x")
+"""Keys that are prefixes of one another, short ones (under one 8-byte word) among them."""
+
+
+def _random_value(rng: random.Random) -> dict[str, object]:
+    look_alike = '{"key":"tok","value":{"intValue":"99"}}'
+    choice = rng.randrange(12)
+    if choice == 0:
+        return {"stringValue": rng.choice(["12", "x", 'say "hi" \\ there', look_alike, "", "ünï ✓", "1e3"])}
+    if choice in (1, 2):
+        return {"intValue": str(rng.randrange(-(10**6), 10**6))}
+    if choice == 3:
+        return {"intValue": str(rng.randrange(10**40))}  # longer than one row of the number matrix
+    if choice in (4, 5, 6):
+        return {
+            "doubleValue": rng.choice([rng.random(), -rng.random() * 1e-7, rng.random() * 1e300, 2.5, 0.0])
+        }
+    if choice == 7:
+        return {"boolValue": rng.random() < 0.5}
+    if choice == 8:
+        return {"arrayValue": {"values": [{"stringValue": look_alike}, {"intValue": "3"}]}}
+    if choice == 9:
+        return {}
+    return {"intValue": str(rng.randrange(1000))}
+
+
+def _attribute_spans(rng: random.Random, count: int) -> list[dict[str, object]]:
+    spans = []
+    for span in _random_spans(rng, count):
+        keys = rng.sample((*PREFIX_KEYS, "other", "gen_ai.request.model"), rng.randrange(5))
+        attributes = [{"key": key, "value": _random_value(rng)} for key in keys]
+        if attributes or rng.random() < 0.5:
+            span["attributes"] = attributes
+        spans.append(span)
+    return spans
+
+
+ATTRIBUTE_QUERIES = [
+    Query(numeric_keys=PREFIX_KEYS),
+    Query(group_keys=("tok.in", "gen_ai.request.model"), numeric_keys=PREFIX_KEYS[::2]),
+    Query(group_keys=("tok",), numeric_keys=("tok", "gen_ai.usage.input_tokens.x")),
+    Query(group_keys=("gen_ai.usage.input_tokens", "tok.in_total")),
+]
+
+
+@pytest.mark.parametrize("q", ATTRIBUTE_QUERIES)
+def test_attributes_by_offsets_equal_the_decoder(q: Query, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    monkeypatch.setattr(scan, "_locate_by_regex", None)  # would raise if it were called
+    monkeypatch.setattr(scan, "_span_attributes", None)  # the per-span texts are not read either
+    keys = q.group_keys + q.numeric_keys
+    for _ in range(40):
+        lines = [_line(*_attribute_spans(rng, rng.randrange(1, 40))) for _ in range(rng.randrange(1, 4))]
+        data = b"".join(line + b"\n" for line in lines)
+        located = scan._locate_by_offsets(data[:-1], True, keys)
+        assert located is not None and located.hits is not None
+        result = scan_block(Block(Path("x"), 0, data, True), q)
+        assert result.bad == []
+        oracle = scan._finish(columns_of([s for line in lines for s in otlp.decode_line(line)], q), q)
+        assert _by_row(concat(result.columns)) == _by_row(oracle)
+
+
+def test_attribute_hits_are_mapped_to_their_spans() -> None:
+    look_alike = '{"key":"tok","value":{"intValue":"99"}}'
+    line = _line(
+        _canonical(attributes=[{"key": "note", "value": {"stringValue": look_alike}}]),
+        _canonical(attributes=[{"key": "tok", "value": {"intValue": "5"}}, {"key": "tok.in", "value": {}}]),
+        _canonical(attributes=None),
+        _canonical(attributes=[{"key": "tok", "value": {"stringValue": "7"}}]),  # an int as a string: NaN
+        _canonical(attributes=[{"key": "tok", "value": {"doubleValue": 1.5e-7}}]),
+    )
+    located = scan._locate_by_offsets(line, True, ("tok", "tok.in"))
+    assert located is not None and located.hits is not None
+    assert located.texts == []
+    assert located.hits["tok"].span.tolist() == [1, 3, 4]
+    assert located.hits["tok.in"].span.tolist() == []  # an empty value is no value
+    columns = scan._fast(line, Query(numeric_keys=("tok",)))
+    assert columns is not None
+    assert [None if np.isnan(v) else v for v in columns.values["tok"].tolist()] == [
+        None,
+        5.0,
+        None,
+        None,
+        1.5e-7,
+    ]
+
+
+@pytest.mark.parametrize(
+    "span",
+    [
+        {"status": {"code": 2}, **_canonical()},  # the status before the name: the regex locator
+        {**_canonical(status=None), "events": [{"timeUnixNano": "1", "name": "e"}], "status": {"code": 2}},
+        _canonical(
+            attributes=[{"key": "m", "value": {"kvlistValue": {"values": [{"key": "tok", "value": {}}]}}}]
+        ),
+    ],
+)
+def test_unusual_blocks_still_fall_back(span: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
+    line = _line(_canonical(attributes=[{"key": "tok", "value": {"intValue": "3"}}]), span)
+    q = Query(group_keys=("tok",), numeric_keys=("tok", "gen_ai.usage.input_tokens"))
+    assert scan._locate_by_offsets(line, True, ("tok",)) is None or b"kvlistValue" in line
+    offsets: list[object] = []
+    real = scan._fast_by_offsets
+
+    def spy(*args: object) -> object:
+        offsets.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan, "_fast_by_offsets", spy)
+    columns = concat(scan_block(Block(Path("x"), 0, line + b"\n", True), q).columns)
+    assert offsets == []
+    oracle = scan._finish(columns_of(otlp.decode_line(line), q), q)
+    assert _by_row(columns) == _by_row(oracle)

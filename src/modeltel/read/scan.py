@@ -272,6 +272,8 @@ class _Located:
     texts: list[bytes]
     group: IntArray | None = None
     """When set, ``names`` holds each distinct name once and ``group`` indexes it per span."""
+    hits: dict[str, _KeyHits] | None = None
+    """When set (the offsets locator given keys), the wanted attributes, found without ``texts``."""
 
 
 def _locate_by_regex(data: bytes, wanted: bool) -> _Located | None:
@@ -328,6 +330,17 @@ def _words(data: bytes) -> npt.NDArray[np.uint64]:
 def _is(data: bytes, words: npt.NDArray[np.uint64], at: Int64Array, key: _Key) -> BoolArray:
     """Whether ``key`` is in ``data`` at each of the offsets ``at`` (one word compare per 8 bytes)."""
     size = len(data)
+    if len(at) and at.min() >= 0 and at.max() + key.width <= size:  # the usual case: no edge
+        result: BoolArray | None = None
+        for offset, value, mask in key.words:
+            word = words[at + offset] if offset else words[at]
+            same = (word & mask if mask != _ALL else word) == value
+            if result is None:
+                result = same
+            else:
+                result &= same
+        assert result is not None
+        return result
     inside = (at >= 0) & (at + key.width <= size)
     found = np.zeros(len(at), bool)
     where = at[inside]
@@ -429,15 +442,15 @@ def _group_names(
     return names, group.astype(np.int32)
 
 
-def _locate_by_offsets(data: bytes, wanted: bool) -> _Located | None:
+def _locate_by_offsets(data: bytes, wanted: bool, keys: tuple[str, ...] = ()) -> _Located | None:
     """Spans located by byte offsets, for blocks written exactly in modeltel's own layout.
 
     Why not regexes: ``re`` looks for a pattern by stepping through the block from every ``"``
     (about 1 ns a byte, per pass), while numpy compares a whole block with one byte value an order
     of magnitude faster. So the rare bytes of the keys are found with numpy (the ``U`` of
     ``"startTimeUnixNano":``, the ``{`` of ``{"traceId":`` and ``"status":{``), every key is then
-    checked in full at those offsets (8 bytes per compare), and the names (and, for ``stats``, the
-    attribute lists) are the only per-span Python objects.
+    checked in full at those offsets (8 bytes per compare), and the names are the only per-span
+    Python objects (with ``wanted`` but no ``keys``, the attribute lists too, as ``texts``).
 
     What it vouches for, for every span of the block, or else it returns None (the regex locator
     then tries, and the decoder after it): each span object starts with ``{"traceId":"``; right
@@ -448,6 +461,9 @@ def _locate_by_offsets(data: bytes, wanted: bool) -> _Located | None:
     field between. Every real ``"startTimeUnixNano":`` key has its ``U`` found, and a ``"`` inside
     a JSON string is always escaped, so a key checked in full is a real key: none is missed and
     none is invented.
+
+    With ``keys`` (and ``wanted``), the attributes of those keys are found in the whole block at
+    once (:func:`_attribute_hits`) instead of slicing each span's attribute text.
     """
     size = len(data)
     if size < 64:
@@ -529,8 +545,156 @@ def _locate_by_offsets(data: bytes, wanted: bool) -> _Located | None:
         span = np.searchsorted(first, ends, side="right") - 1
         if ((span >= 0) & (ends < last[np.maximum(span, 0)])).any():
             return None
+        if keys:
+            hits = _attribute_hits(data, view, words, braces, first, last, keys)
+            return _Located(names, start, end, error, texts, group, hits)
         texts = list(map(data.__getitem__, map(slice, first.tolist(), last.tolist())))
     return _Located(names, start, end, error, texts, group)
+
+
+# --- wanted attributes by offsets: every {"key":" of the block at once, mapped to spans ---------------
+_ATTRIBUTE_KEY = _Key(b'{"key":"')
+_KIND_NAMES = (b"stringValue", b"intValue", b"doubleValue", b"boolValue")
+_KIND_KEYS = tuple(_Key(kind + b'":') for kind in _KIND_NAMES)
+_STRING_KIND, _INT_KIND, _DOUBLE_KIND, _BOOL_KIND = range(4)
+_VALUE = re.compile(rb"(?:" + _STRING + rb"|([^,}\]]+))")
+"""A value as :func:`_attribute_pattern` reads it (a string's raw text, or bare bytes)."""
+_NUMBER_WIDTH = 32
+"""Numbers up to this many bytes are parsed by numpy in one go; longer ones one by one."""
+_NUMBER_BYTES = np.zeros(256, bool)
+_NUMBER_BYTES[list(b"0123456789.-+eE")] = True
+_BARE_ENDS = np.zeros(256, bool)
+_BARE_ENDS[list(b",}]")] = True
+_NEEDLES: dict[str, tuple[bytes, _Key]] = {}
+
+
+@dataclass(slots=True)
+class _KeyHits:
+    """The attributes of one wanted key in a block, in byte order: span, value kind, value offset."""
+
+    span: Int64Array
+    kind: npt.NDArray[np.int8]
+    value: Int64Array
+    """Offset of the value's first byte (the opening quote of a string)."""
+    last: Int64Array
+    """Offset of the end of the span's attribute list (values are read no further)."""
+
+
+def _needle(key: str) -> tuple[bytes, _Key]:
+    found = _NEEDLES.get(key)
+    if found is None:
+        text = b'{"key":"' + json.dumps(key)[1:-1].encode() + b'","value":{"'
+        found = _NEEDLES[key] = (text, _Key(text))
+    return found
+
+
+def _attribute_hits(
+    data: bytes,
+    view: npt.NDArray[np.uint8],
+    words: npt.NDArray[np.uint64],
+    braces: Int64Array,
+    first: Int64Array,
+    last: Int64Array,
+    keys: tuple[str, ...],
+) -> dict[str, _KeyHits]:
+    """Where each of ``keys`` is a span attribute, from the ``{"key":"`` offsets of the whole block.
+
+    Every ``{`` that starts ``{"key":"`` is an attribute (a ``"`` in a string is escaped), and it
+    is a span attribute when it lies inside a span's attribute list (``first``/``last``, whose
+    lists hold no other span field), found by ``searchsorted``. Each key is then told apart by one
+    8-byte word and checked in full on the few that match it.
+    """
+    size = len(data)
+    at = braces[braces + 24 <= size]
+    at = at[view[at + 2] == ord("k")]
+    at = at[_is(data, words, at, _ATTRIBUTE_KEY)]
+    span = np.searchsorted(first, at, side="right") - 1
+    inside = (span >= 0) & (at < last[np.maximum(span, 0)])
+    at, span = at[inside], span[inside]
+    head = words[at + 8]
+    unique = list(dict.fromkeys(keys))
+    chosen, after, sizes = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], []
+    for key in unique:
+        text, needle = _needle(key)
+        where = np.flatnonzero(head == _U64(int.from_bytes(text[8:16], "little")))
+        where = where[_is(data, words, at[where], needle)]
+        chosen.append(where)
+        after.append(at[where] + len(text))
+        sizes.append(len(where))
+    span = span[np.concatenate(chosen)]
+    kind_at = np.concatenate(after)
+    where = np.flatnonzero(kind_at < size)
+    kind = np.full(len(kind_at), -1, np.int8)
+    value = kind_at.copy()
+    lead = np.zeros(len(kind_at), np.uint8)
+    lead[where] = view[kind_at[where]]
+    for code, kind_key in enumerate(_KIND_KEYS):
+        maybe = np.flatnonzero(lead == _KIND_NAMES[code][0])
+        maybe = maybe[_is(data, words, kind_at[maybe], kind_key)]
+        kind[maybe] = code
+        value[maybe] += len(kind_key.text)
+    result: dict[str, _KeyHits] = {}
+    bounds = np.cumsum([0, *sizes]).tolist()
+    for key, low, high in zip(unique, bounds[:-1], bounds[1:], strict=True):
+        part = slice(low, high)
+        known = kind[part] >= 0
+        hit_span = span[part][known]
+        result[key] = _KeyHits(hit_span, kind[part][known], value[part][known], last[hit_span])
+    return result
+
+
+def _hit_raw(data: bytes, value: int, last: int) -> bytes | None:
+    """The raw value at ``value`` as the attribute regex reads it, or None where it matches none."""
+    match = _VALUE.match(data, value, last)
+    if match is None:
+        return None
+    quoted, bare = match.groups()
+    raw: bytes = quoted if quoted is not None else bare
+    return raw
+
+
+def _hit_numbers(data: bytes, view: npt.NDArray[np.uint8], hits: _KeyHits) -> tuple[FloatArray, BoolArray]:
+    """Each hit's number (strings NaN, booleans 0/1) and whether the attribute regex matches it.
+
+    Plain numbers of up to :data:`_NUMBER_WIDTH` bytes (quoted or bare) are cut out as rows of a
+    byte matrix and converted by numpy at once; anything else goes through :func:`_hit_raw`.
+    """
+    count = len(hits.span)
+    numbers = np.full(count, np.nan)
+    valid = np.zeros(count, bool)
+    size = len(data)
+    inside = hits.value < hits.last
+    # A string: NaN, and the regex matches unless the list ends or a bare-value end comes first.
+    strings = np.flatnonzero((hits.kind == _STRING_KIND) & inside)
+    valid[strings] = ~_BARE_ENDS[view[hits.value[strings]]]
+    numeric = np.flatnonzero(((hits.kind == _INT_KIND) | (hits.kind == _DOUBLE_KIND)) & inside)
+    quoted = view[hits.value[numeric]] == ord('"')
+    content = hits.value[numeric] + quoted
+    fits = content + _NUMBER_WIDTH <= size
+    numeric, quoted, content = numeric[fits], quoted[fits], content[fits]
+    rows = _rows(view, content, _NUMBER_WIDTH)
+    ends = np.where(quoted[:, None], rows == ord('"'), _BARE_ENDS[rows])
+    stop = ends.argmax(axis=1)
+    before = np.arange(_NUMBER_WIDTH) < stop[:, None]
+    plain = ends.any(axis=1) & (stop > 0) & (content + stop <= hits.last[numeric])
+    plain &= (_NUMBER_BYTES[rows] | ~before).all(axis=1)
+    easy = numeric[plain]
+    if len(easy):
+        cut = np.where(before[plain], rows[plain], 0).astype(np.uint8)
+        try:
+            numbers[easy] = np.ascontiguousarray(cut).view(f"S{_NUMBER_WIDTH}").ravel().astype(np.float64)
+            valid[easy] = True
+        except ValueError:  # "1e", "-": float() decides, one by one
+            easy = easy[:0]
+    done = np.zeros(count, bool)
+    done[strings] = True
+    done[easy] = True
+    for index in np.flatnonzero(~done & inside).tolist():
+        raw = _hit_raw(data, int(hits.value[index]), int(hits.last[index]))
+        if raw is not None:
+            numbers[index] = _number(_KIND_NAMES[hits.kind[index]], raw)
+            valid[index] = True
+    return numbers, valid
 
 
 def _fast(data: bytes, query: Query) -> Columns | None:
@@ -539,13 +703,15 @@ def _fast(data: bytes, query: Query) -> Columns | None:
     wanted = bool(keys) and any(json.dumps(k)[1:-1].encode() in data for k in keys)
     if wanted and _NESTED in data:
         return None  # a kvlistValue may hold a look-alike key: leave such lines to the decoder
-    located = _locate_by_offsets(data, wanted) or _locate_by_regex(data, wanted)
+    located = _locate_by_offsets(data, wanted, keys if wanted else ()) or _locate_by_regex(data, wanted)
     if located is None:
         return None
     names, start, end, error, texts = located.names, located.start, located.end, located.error, located.texts
     count = len(start)
     if count == 0:
         return _empty()
+    if located.hits is not None:
+        return _fast_by_offsets(data, query, located, located.hits)
     hits = _span_attributes(texts, keys) if wanted else _Hits(np.zeros(0, np.int64), [], [], [])
     labels = _Labels()
     if query.group_keys:
@@ -575,6 +741,63 @@ def _fast(data: bytes, query: Query) -> Columns | None:
     except ValueError:  # a name with a broken escape: the decoder decides what the line is
         return None
     return Columns(decoded, group, start, end, error, values)
+
+
+def _fast_by_offsets(
+    data: bytes, query: Query, located: _Located, hits: dict[str, _KeyHits]
+) -> Columns | None:
+    """:func:`_fast`'s columns from attributes found by offsets (the same values, span for span)."""
+    count = len(located.start)
+    view = np.frombuffer(data, np.uint8)
+    labels = _Labels()
+    if query.group_keys:
+        # Per span, the first attribute of the best-ranked group key the attribute regex matches.
+        spans, ranks, offsets, raws = [], [], [], []
+        for rank, key in enumerate(query.group_keys):
+            found = hits[key]
+            for index, kind, value, last in zip(
+                found.span.tolist(),
+                found.kind.tolist(),
+                found.value.tolist(),
+                found.last.tolist(),
+                strict=True,
+            ):
+                raw = _hit_raw(data, value, last) if value < last else None
+                if raw is not None:
+                    spans.append(index)
+                    ranks.append(rank)
+                    offsets.append(value)
+                    raws.append(_label(_KIND_NAMES[kind], raw))
+        group = np.full(count, -1, dtype=np.int32)
+        if spans:
+            span_array = np.array(spans, np.int64)
+            order = np.lexsort((np.array(offsets, np.int64), np.array(ranks, np.int64), span_array))
+            chosen = order[np.concatenate(([True], np.diff(span_array[order]) != 0))]
+            for index in chosen.tolist():
+                group[spans[index]] = labels[raws[index]]
+    elif located.group is not None:
+        group = located.group
+        labels.update((name, index) for index, name in enumerate(located.names))
+    else:
+        group = np.fromiter(map(labels.__getitem__, located.names), dtype=np.int32, count=count)
+    values = {key: np.full(count, np.nan) for key in query.numeric_keys}
+    parts = [hits[key] for key in query.numeric_keys]
+    if parts:
+        joined = _KeyHits(
+            *(np.concatenate([getattr(part, name) for part in parts]) for name in _KeyHits.__slots__)
+        )
+        numbers, valid = _hit_numbers(data, view, joined)
+        low = 0
+        for key, part in zip(query.numeric_keys, parts, strict=True):  # in byte order within a key
+            high = low + len(part.span)
+            keep = valid[low:high]
+            values[key][part.span[keep]] = numbers[low:high][keep]
+            low = high
+    try:
+        decoded = labels.decoded()
+    except ValueError:  # a name with a broken escape: the decoder decides what the line is
+        return None
+    return Columns(decoded, group, located.start, located.end, located.error, values)
 
 
 def _numeric(value: AttributeValue) -> float:
