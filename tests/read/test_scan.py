@@ -12,6 +12,8 @@ import pytest
 from modeltel.read import otlp, query, scan
 from modeltel.read.aggregate import DURATION, GroupTable
 from modeltel.read.files import Block, ByteRange, read_blocks
+from modeltel.read.layout import Located
+from modeltel.read.offsets import locate_by_offsets
 from modeltel.read.reports import stats_query
 from modeltel.read.scan import Columns, Query, columns_of, concat, scan_block
 from reading_data import COLLECTOR_LINES, sdk_file
@@ -195,7 +197,7 @@ def test_times_of_other_widths_and_numbers(tmp_path: Path) -> None:
     assert durations == [2, 500_000_000, 1_000_000_000]
 
 
-def _located_rows(located: scan._Located | None) -> list[tuple[object, ...]] | None:
+def _located_rows(located: Located | None) -> list[tuple[object, ...]] | None:
     if located is None:
         return None
     names = located.names if located.group is None else [located.names[g] for g in located.group.tolist()]
@@ -242,7 +244,7 @@ def test_offsets_locator_reads_its_own_layout() -> None:
         _canonical("", attributes=None),
         _canonical("café \\ tab\t", status={"code": "STATUS_CODE_ERROR"}),
     )
-    located = scan._locate_by_offsets(line, True)
+    located = locate_by_offsets(line, True)
     assert located is not None
     rows = _located_rows(located)
     assert rows is not None
@@ -273,7 +275,7 @@ def test_offsets_locator_reads_its_own_layout() -> None:
 )
 def test_offsets_locator_leaves_other_layouts_to_the_regexes(span: dict[str, object]) -> None:
     line = _line(_canonical(), span)
-    assert scan._locate_by_offsets(line, True) is None
+    assert locate_by_offsets(line, True) is None
     path_rows = _by_row(
         scan.concat(scan_block(Block(Path("x"), 0, line + b"\n", True), QUERIES["stats"]).columns)
     )
@@ -308,7 +310,7 @@ def test_offsets_locator_equals_the_decoder_and_the_regex_locator(wanted: bool) 
     rng = random.Random(5)
     for _ in range(20):
         line = _line(*_random_spans(rng, rng.randrange(1, 60)))
-        rows = _located_rows(scan._locate_by_offsets(line, wanted))
+        rows = _located_rows(locate_by_offsets(line, wanted))
         assert rows is not None
         decoded = [
             (s.name, s.start_ns, s.end_ns, s.status_code == otlp.STATUS_ERROR) for s in otlp.decode_line(line)
@@ -385,7 +387,7 @@ def test_attributes_by_offsets_equal_the_decoder(q: Query, monkeypatch: pytest.M
     for _ in range(40):
         lines = [_line(*_attribute_spans(rng, rng.randrange(1, 40))) for _ in range(rng.randrange(1, 4))]
         data = b"".join(line + b"\n" for line in lines)
-        located = scan._locate_by_offsets(data[:-1], True, keys)
+        located = locate_by_offsets(data[:-1], True, keys)
         assert located is not None and located.hits is not None
         result = scan_block(Block(Path("x"), 0, data, True), q)
         assert result.bad == []
@@ -402,7 +404,7 @@ def test_attribute_hits_are_mapped_to_their_spans() -> None:
         _canonical(attributes=[{"key": "tok", "value": {"stringValue": "7"}}]),  # an int as a string: NaN
         _canonical(attributes=[{"key": "tok", "value": {"doubleValue": 1.5e-7}}]),
     )
-    located = scan._locate_by_offsets(line, True, ("tok", "tok.in"))
+    located = locate_by_offsets(line, True, ("tok", "tok.in"))
     assert located is not None and located.hits is not None
     assert located.texts == []
     assert located.hits["tok"].span.tolist() == [1, 3, 4]
@@ -431,7 +433,7 @@ def test_attribute_hits_are_mapped_to_their_spans() -> None:
 def test_unusual_blocks_still_fall_back(span: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
     line = _line(_canonical(attributes=[{"key": "tok", "value": {"intValue": "3"}}]), span)
     q = Query(group_keys=("tok",), numeric_keys=("tok", "gen_ai.usage.input_tokens"))
-    assert scan._locate_by_offsets(line, True, ("tok",)) is None or b"kvlistValue" in line
+    assert locate_by_offsets(line, True, ("tok",)) is None or b"kvlistValue" in line
     offsets: list[object] = []
     real = scan._fast_by_offsets
 
