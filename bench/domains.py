@@ -19,15 +19,13 @@ always runs first) and each cell is the median over the rounds of the per-call t
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from machine import describe
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -45,22 +43,6 @@ TARGET_DISABLED_RATIO = 0.3
 class Discard(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    versions = ", ".join(
-        f"{name} {importlib.metadata.version(name)}" for name in ("opentelemetry-sdk", "numpy")
-    )
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, {versions}"
-    )
 
 
 def busy(microseconds: float) -> Callable[[], None]:
@@ -236,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds, calls = (5, 1000) if args.quick else (21, 4000)
     rows = run_cases(rounds, calls)
-    print(f"bench/domains.py on {machine()}")
+    print("bench/domains.py")
+    print(describe(("opentelemetry-sdk", "numpy")))
     print(f"{rounds} interleaved rounds of {calls} calls (x5 for the disabled case); medians per call")
     print()
     widths = [

@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.metadata
 import json
 import logging
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -49,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from machine import describe
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -360,28 +359,6 @@ def _import_seconds(code: str) -> float:
 
 
 # --- report ------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    return (
-        f"machine: {cpu_model()}, {cores} cores ({usable} usable), {platform.system()} {platform.release()}\n"
-        f"python:  {platform.python_implementation()} {platform.python_version()}; "
-        f"opentelemetry-sdk {importlib.metadata.version('opentelemetry-sdk')}, "
-        f"opentelemetry-api {importlib.metadata.version('opentelemetry-api')}, "
-        f"modeltel {importlib.metadata.version('modeltel')}"
-    )
-
-
 def verdict(ok: bool) -> str:
     return "pass" if ok else "MISS"
 
@@ -538,7 +515,7 @@ def main() -> None:
             variant.error = peer_error
 
     print(f"modeltel bench/overhead.py{' --quick' if args.quick else ''}")
-    print(machine())
+    print(describe(("opentelemetry-sdk", "opentelemetry-api", "modeltel")))
     load_before = os.getloadavg()
     began = time.perf_counter()
     interleaved(variants, n, repeats)

@@ -38,10 +38,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.metadata
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -52,6 +50,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from machine import describe
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -236,29 +235,6 @@ def run_variant(mode: str, variant: str, tasks: int, loops: int) -> tuple[float,
         return float(timed["wall"]), float(timed["cpu"]), count
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown cpu"
-
-
-def machine() -> str:
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"machine: {cpu_model()}, {cores} cores ({usable} usable), {platform.system()} "
-        f"{platform.release()}, load average {load} at start\n"
-        f"python:  {platform.python_implementation()} {platform.python_version()}; "
-        f"opentelemetry-sdk {importlib.metadata.version('opentelemetry-sdk')}, "
-        f"modeltel {importlib.metadata.version('modeltel')}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tasks", type=int, default=20_000)
@@ -281,7 +257,7 @@ def main() -> None:
     loops = calibrate()
     started = time.perf_counter()
     spin_s = min(timeit_spin(loops) for _ in range(5))
-    print(machine())
+    print(describe())
     if not args.paired_only:
         pool_table(tasks, repeats, loops, spin_s, started)
     paired_table(loops, rounds=10 if args.quick else 40)

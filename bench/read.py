@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -42,6 +41,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPS_DIR = ROOT / ".bench-deps" / "read"
@@ -344,17 +345,6 @@ def _agree(rows: list[Row]) -> list[str]:
     return problems
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{model}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
-
-
 def run(
     sizes: list[int], repeats: int, pandas_max: int, keep: Path | None, baseline: Path | None = None
 ) -> int:
@@ -364,7 +354,7 @@ def run(
         ).returncode
         == 0
     )
-    print(f"machine: {machine()}")
+    print(describe())
     print(
         f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
         "(2 cores shared with other sessions)"
