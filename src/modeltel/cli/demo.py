@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from modeltel.config import ConfigError, load_settings
+from modeltel.read.files import trace_files
 from modeltel.read.query import aggregate, warn_bad_line
 from modeltel.read.reports import NameRow, name_rows
 from modeltel.read.scan import Query
@@ -87,14 +88,14 @@ def main(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     handle.shutdown()  # flush: spans, metrics and summary lines are on disk from here on
     data_dir, run_id = handle.settings.data_dir, handle.settings.run_id
-    trace_files = _run_trace_files(data_dir, run_id, own=exporter.file.path)
+    run_files = _run_trace_files(data_dir, run_id, own=exporter.file.path)
     jobs = [s for s in _summaries(data_dir / "summaries.jsonl", run_id) if s["kind"] != "process"]
     print(f"modeltel demo: ran in {elapsed:.1f} s; run id {run_id}")
-    for path in trace_files:
+    for path in run_files:
         print(f"  traces:    {path}")
     print(f"  summaries: {data_dir / 'summaries.jsonl'}")
     print()
-    table = aggregate(trace_files, Query(), workers=1, on_bad_line=warn_bad_line).table
+    table = aggregate(run_files, Query(), workers=1, on_bad_line=warn_bad_line).table
     print_summary(name_rows(table), jobs, sys.stdout)
     return 0
 
@@ -103,8 +104,9 @@ def _run_trace_files(data_dir: Path, run_id: str, own: Path | None) -> list[Path
     """This process's trace file first, then its pool workers' files: every file of the data dir
     whose first line's resource names this run id (workers share the run id, not the pid)."""
     marker = json.dumps(run_id).encode()
+    own = own.resolve() if own is not None else None
     found = [own] if own is not None else []
-    for path in sorted((data_dir / "traces").glob("*/*.jsonl")):
+    for path in trace_files([], data_dir):
         if path == own:
             continue
         with open(path, "rb") as lines:
