@@ -14,8 +14,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from modeltel import semconv as sc
-from modeltel.export.files import RUNNING_DIR
 from modeltel.export.progress import JobProgress
+from modeltel.store.layout import RUNNING_DIR
 
 
 class Clock:

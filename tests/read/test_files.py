@@ -80,10 +80,3 @@ def test_data_dirs_folders_and_files(tmp_path: Path) -> None:
     assert summary_files([data, other]) == [(data / "summaries.jsonl").resolve()]
     with pytest.raises(SourceError, match=r"no such file or directory: .*missing"):
         trace_files([tmp_path / "missing"])
-
-
-def test_summaries_file_name_is_the_pipelines() -> None:
-    from modeltel.export import jsonl
-    from modeltel.read import files
-
-    assert files.SUMMARIES_FILE == jsonl.SUMMARIES_FILE

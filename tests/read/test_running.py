@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 
 from modeltel._process import is_alive, start_ticks
-from modeltel.export import files
-from modeltel.read import running
 from modeltel.read.running import parse_record, running_jobs
 
 
@@ -53,10 +51,6 @@ def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
-
-
-def test_the_directory_name_is_the_writers() -> None:
-    assert running.RUNNING_DIR == files.RUNNING_DIR
 
 
 def test_status_running_stale_remote(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from modeltel.read.files import trace_files
 from modeltel.read.query import aggregate, warn_bad_line
 from modeltel.read.reports import NameRow, name_rows
 from modeltel.read.scan import Query
+from modeltel.store.layout import DataDir
 
 DEFAULT_SERVICE = "modeltel-demo"
 MAX_WORKERS = 64
@@ -89,11 +90,12 @@ def main(args: argparse.Namespace) -> int:
     handle.shutdown()  # flush: spans, metrics and summary lines are on disk from here on
     data_dir, run_id = handle.settings.data_dir, handle.settings.run_id
     run_files = _run_trace_files(data_dir, run_id, own=exporter.file.path)
-    jobs = [s for s in _summaries(data_dir / "summaries.jsonl", run_id) if s["kind"] != "process"]
+    summaries = DataDir(data_dir).summaries
+    jobs = [s for s in _summaries(summaries, run_id) if s["kind"] != "process"]
     print(f"modeltel demo: ran in {elapsed:.1f} s; run id {run_id}")
     for path in run_files:
         print(f"  traces:    {path}")
-    print(f"  summaries: {data_dir / 'summaries.jsonl'}")
+    print(f"  summaries: {summaries}")
     print()
     table = aggregate(run_files, Query(), workers=1, on_bad_line=warn_bad_line).table
     print_summary(name_rows(table), jobs, sys.stdout)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from modeltel.cli import _reading as reading
+from modeltel.store.layout import DataDir
 
 if TYPE_CHECKING:
     from modeltel.config import Settings
@@ -279,9 +280,9 @@ def _cursor_dir(args: argparse.Namespace, paths: list[Path], data_dir: Path | No
         return Path(args.data_dir)
     if data_dir is not None:
         return data_dir
-    from modeltel.replay.shipping import is_layout
+    from modeltel.store.layout import is_data_dir
 
-    return paths[0] if len(paths) == 1 and paths[0].is_dir() and is_layout(paths[0]) else None
+    return paths[0] if len(paths) == 1 and paths[0].is_dir() and is_data_dir(paths[0]) else None
 
 
 class _Stop:
@@ -315,7 +316,7 @@ def _print(output: str, reports: list[SignalReport], stopped: int | None, cursor
         document = {
             "signals": [report.to_json() for report in reports],
             "interrupted": stopped is not None,
-            "cursor": None if cursor_dir is None else str(cursor_dir / "replay-cursor.json"),
+            "cursor": None if cursor_dir is None else str(DataDir(cursor_dir).replay_cursor),
         }
         json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")

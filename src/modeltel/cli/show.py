@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.read.files import is_data_dir
 from modeltel.read.query import aggregate, last_trace_id
 from modeltel.read.reports import NameRow, format_seconds, name_rows
 from modeltel.read.running import RunningJob, running_jobs
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries, select_summaries
+from modeltel.store.layout import is_data_dir
 
 if TYPE_CHECKING:
     from modeltel.export.summary import RunSummary

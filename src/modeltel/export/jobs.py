@@ -28,7 +28,8 @@ from opentelemetry.trace import StatusCode
 
 from modeltel import semconv as sc
 from modeltel.config import Settings
-from modeltel.export.files import SUMMARIES_FILE, append_line
+from modeltel.store.files import append_line
+from modeltel.store.layout import SUMMARIES_FILE
 from modeltel.export.summary import (
     CalibrationSummary,
     QualitySnapshot,

@@ -28,7 +28,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from modeltel.config import Settings, load_settings
-from modeltel.export.files import SUMMARIES_FILE, ProcessFile, append_line
+from modeltel.store.files import ProcessFile, append_line
+from modeltel.store.layout import SUMMARIES_FILE
 from modeltel.export.otlp_json import encode_metrics, encode_spans
 from modeltel.export.redact import Redactor
 from modeltel.export.summary import SpanStats

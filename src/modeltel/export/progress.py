@@ -33,7 +33,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from modeltel import semconv as sc
 from modeltel._process import start_ticks
-from modeltel.export.files import RUNNING_DIR, remove_file, replace_file
+from modeltel.store.files import remove_file, replace_file
+from modeltel.store.layout import RUNNING_DIR
 
 _logger = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from modeltel.read.files import (
     ByteRange,
     ReadWarning,
     SourceError,
-    is_data_dir,
     summary_files,
     trace_files,
 )
@@ -41,6 +40,7 @@ from modeltel.read.reports import NameRow, Spread, StatsRow, name_rows, stats_qu
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries, select_summaries
 from modeltel.read.window import parse_time
+from modeltel.store.layout import is_data_dir
 
 __all__ = [
     "DURATION",

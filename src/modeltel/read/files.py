@@ -1,32 +1,22 @@
-"""Which files a reading command reads, and how their lines are cut into bounded blocks.
+"""How the lines of the files a reading command reads are cut into bounded blocks.
 
-Every reading command takes the data dir or explicit files and folders (DESIGN §6). A folder that
-holds a ``traces/`` directory is a data dir and only its traces are read; any other folder is
-searched for ``*.jsonl`` and ``*.json`` files, so a Collector ``file`` exporter's output folder
-works as it is. Lines are read in blocks of whole lines of at most :data:`BLOCK_SIZE` bytes (plus
-the one line that crosses the end), so memory stays bounded whatever the size of a file.
+Which files those are is the store's to say (:func:`modeltel.store.data_files`). Lines are read in
+blocks of whole lines of at most :data:`BLOCK_SIZE` bytes (plus the one line that crosses the end),
+so memory stays bounded whatever the size of a file.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-TRACES_DIR = "traces"
-"""Under a data dir: ``traces/<YYYY-MM-DD>/<service>-<pid>-<start>.jsonl`` (DESIGN §5)."""
-METRICS_DIR = "metrics"
-SUMMARIES_FILE = "summaries.jsonl"
-"""The JSONL pipeline's summaries file (``modeltel.export.jsonl.SUMMARIES_FILE``, tested equal): named
-here so that reading never imports the SDK the exporters need (0.4 s of a command's start).
-"""
+from modeltel.store.layout import SourceError, data_files, summary_files
+
+__all__ = ["BadLine", "Block", "ByteRange", "ReadWarning", "SourceError", "summary_files", "trace_files"]
+
 BLOCK_SIZE = 4 << 20
 """Bytes of whole lines handed to a parser at once: large enough that per-block work is noise."""
-_SUFFIXES = (".jsonl", ".json")
-_NOT_TRACE_DIRS = frozenset({METRICS_DIR, "running"})
-"""Inside a data dir found in a folder: metrics, and running jobs' progress records."""
-_NOT_TRACE_FILES = frozenset({SUMMARIES_FILE, "replay-cursor.json"})
 
 
 class ReadWarning(UserWarning):
@@ -45,55 +35,9 @@ class BadLine:
         return f"{self.path}:{self.line}: skipped invalid line ({self.reason})"
 
 
-class SourceError(FileNotFoundError):
-    """A path given to a reading command does not exist or holds nothing readable."""
-
-
-def is_data_dir(path: Path) -> bool:
-    """True for a modeltel data dir: it holds ``traces/`` or ``summaries.jsonl``."""
-    return (path / TRACES_DIR).is_dir() or (path / SUMMARIES_FILE).is_file()
-
-
-def _files_under(folder: Path) -> list[Path]:
-    found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in _NOT_TRACE_DIRS)
-        for name in sorted(names):
-            if name.endswith(_SUFFIXES) and name not in _NOT_TRACE_FILES:
-                found.append(Path(root) / name)
-    return found
-
-
 def trace_files(paths: Sequence[Path], data_dir: Path | None = None) -> list[Path]:
-    """The trace files to read: ``paths`` (files, folders, data dirs) or else ``data_dir``.
-
-    Raises :class:`SourceError` for a path that does not exist. Order is stable (sorted per
-    folder), and a file named twice is read once.
-    """
-    roots = list(paths) if paths else ([data_dir] if data_dir is not None else [])
-    found: list[Path] = []
-    for root in roots:
-        if not root.exists():
-            raise SourceError(f"no such file or directory: {root}")
-        if root.is_file():
-            found.append(root)
-        elif (root / TRACES_DIR).is_dir():
-            found.extend(_files_under(root / TRACES_DIR))
-        else:
-            found.extend(_files_under(root))
-    return list(dict.fromkeys(p.resolve() for p in found))
-
-
-def summary_files(paths: Sequence[Path], data_dir: Path | None = None) -> list[Path]:
-    """``summaries.jsonl`` of each data dir among ``paths`` (or of ``data_dir``), and any given directly."""
-    roots = list(paths) if paths else ([data_dir] if data_dir is not None else [])
-    found = []
-    for root in roots:
-        if root.is_file() and root.name == SUMMARIES_FILE:
-            found.append(root)
-        elif (root / SUMMARIES_FILE).is_file():
-            found.append(root / SUMMARIES_FILE)
-    return list(dict.fromkeys(p.resolve() for p in found))
+    """The trace files to read: ``paths`` (files, folders, data dirs) or else ``data_dir``."""
+    return data_files(paths, data_dir, "traces")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeltel.read.files import METRICS_DIR, SUMMARIES_FILE, TRACES_DIR, BadLine, line_number, trace_files
+from modeltel.read.files import BadLine, line_number
 from modeltel.read.query import aggregate
 from modeltel.read.running import running_jobs
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries
+from modeltel.store.layout import DataDir
 
 MAX_BAD_LINES_SHOWN = 5
 
@@ -58,10 +59,10 @@ def data_dir_health(data_dir: Path) -> DataDirHealth:
     health = DataDirHealth(data_dir, data_dir.is_dir())
     if not health.exists:
         return health
-    traces = trace_files([data_dir / TRACES_DIR]) if (data_dir / TRACES_DIR).is_dir() else []
-    metrics = sorted((data_dir / METRICS_DIR).glob("*/*.jsonl"))
+    layout = DataDir(data_dir)
+    traces, metrics = layout.files("traces"), layout.files("metrics")
     health.trace_files, health.metric_files = len(traces), len(metrics)
-    summaries = data_dir / SUMMARIES_FILE
+    summaries = layout.summaries
     health.bytes = sum(p.stat().st_size for p in (*traces, *metrics)) + (
         summaries.stat().st_size if summaries.is_file() else 0
     )
@@ -73,7 +74,7 @@ def data_dir_health(data_dir: Path) -> DataDirHealth:
         health.summaries = sum(1 for _ in iter_summaries([summaries], on_bad_line=health.bad_lines.append))
     for job in running_jobs(data_dir, on_bad_file=health.bad_lines.append):
         health.running[job.status] = health.running.get(job.status, 0) + 1
-    health.replay_cursor = (data_dir / "replay-cursor.json").is_file()
+    health.replay_cursor = layout.replay_cursor.is_file()
     return health
 
 

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modeltel._process import is_alive
 from modeltel.read.files import BadLine
+from modeltel.store.layout import RUNNING_DIR
 
 if TYPE_CHECKING:
     from modeltel.export.progress import ProgressRecord
 
-RUNNING_DIR = "running"
-"""Under a data dir (``modeltel.export.files.RUNNING_DIR``, tested equal)."""
 MAX_RECORD_BYTES = 64 << 10
 """A record is a few hundred bytes; anything much larger is not one and is not read."""
 

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modeltel.export.files import REPLAY_CURSOR_FILE, replace_file
+from modeltel.store.files import replace_file
+from modeltel.store.layout import REPLAY_CURSOR_FILE
 
 SCHEMA_VERSION = 1
 FINGERPRINT_BYTES = 4096

@@ -10,7 +10,6 @@ still writing, or one that crashed mid-line) is left unsent and the cursor stops
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,62 +17,21 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from modeltel.read.files import (
-    METRICS_DIR,
-    SUMMARIES_FILE,
-    TRACES_DIR,
-    BadLine,
-    SourceError,
-    line_number,
-)
+from modeltel.read.files import BadLine, line_number
 from modeltel.replay.cursor import Cursor
 from modeltel.replay.requests import SIGNALS, InvalidLine, Signal, build_request, signal_of
 from modeltel.replay.transport import Interrupted, Retrying, SendError, Target
+from modeltel.store.layout import data_files
 
 MAX_REQUEST_BYTES = 3 << 20
 """JSON bytes per request: its protobuf is smaller, well under gRPC's usual 4 MiB receive limit."""
 ITEM_NAMES = {"traces": "spans", "metrics": "data points"}
-_NOT_DATA = frozenset({SUMMARIES_FILE, "replay-cursor.json"})
-_NOT_DATA_DIRS = frozenset({"running"})
 
 
 def replay_files(paths: Sequence[Path], data_dir: Path | None) -> dict[Signal, list[Path]]:
-    """The files each signal reads: a data dir's ``traces/`` and ``metrics/``; any other file or
-    folder is read for both (a line's own content says which signal it is)."""
-    roots = list(paths) if paths else ([data_dir] if data_dir is not None else [])
-    found: dict[Signal, list[Path]] = {signal: [] for signal in SIGNALS}
-    for root in roots:
-        if not root.exists():
-            raise SourceError(f"no such file or directory: {root}")
-        if root.is_file():
-            for files in found.values():
-                files.append(root)
-        elif is_layout(root):
-            found["traces"].extend(_data_files(root / TRACES_DIR))
-            found["metrics"].extend(_data_files(root / METRICS_DIR))
-        else:
-            files = _data_files(root)
-            for signal in SIGNALS:
-                found[signal].extend(files)
-    return {signal: list(dict.fromkeys(p.resolve() for p in files)) for signal, files in found.items()}
-
-
-def is_layout(folder: Path) -> bool:
-    """A modeltel data dir: ``traces/``, ``metrics/`` or ``summaries.jsonl`` inside."""
-    return (
-        any((folder / name).is_dir() for name in (TRACES_DIR, METRICS_DIR))
-        or (folder / SUMMARIES_FILE).is_file()
-    )
-
-
-def _data_files(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in _NOT_DATA_DIRS)
-        out.extend(
-            Path(root) / n for n in sorted(names) if n.endswith((".jsonl", ".json")) and n not in _NOT_DATA
-        )
-    return out
+    """The files each signal reads: a data dir's signal folder; any other file or folder is read
+    for every signal (a line's own content says which signal it is)."""
+    return {signal: data_files(paths, data_dir, signal) for signal in SIGNALS}
 
 
 def endpoint_key(target: Target) -> str:

@@ -1,4 +1,4 @@
-"""Private files under the data dir: the one place modeltel creates files.
+"""The file primitives under the data dir: the one place modeltel creates files.
 
 Append-only files hold the data (traces, metrics, summaries); small state files (a running job's
 progress record, the replay cursor) are replaced whole and atomically.
@@ -15,29 +15,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
+from modeltel.store.layout import DataDir, Signal
+
 _logger = logging.getLogger(__name__)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-SUMMARIES_FILE = "summaries.jsonl"
-"""One RunSummary per line, directly under the data dir, shared by every process (DESIGN §5)."""
-RUNNING_DIR = "running"
-"""``<data_dir>/running/<pid>-<span_id>.json``: one small progress record per open job."""
-REPLAY_CURSOR_FILE = "replay-cursor.json"
-"""``<data_dir>/replay-cursor.json``: how far ``modeltel replay`` got in each file, per endpoint."""
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
-
-
-def file_safe(name: str) -> str:
-    """``name`` reduced to characters that are safe in a file name."""
-    return _UNSAFE.sub("_", name).strip("._") or "unknown_service"
 
 
 def private_dir(path: Path) -> None:
@@ -160,7 +148,7 @@ class ProcessFile:
     JSON escapes.
     """
 
-    def __init__(self, data_dir: Path, signal: str) -> None:
+    def __init__(self, data_dir: Path, signal: Signal) -> None:
         self.data_dir = data_dir
         self.signal = signal
         self._fd: int | None = None
@@ -178,12 +166,10 @@ class ProcessFile:
         self.path = None
 
     def _open(self, service: str) -> int:
-        now = time.time()
-        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
         pid = os.getpid()
-        name = f"{file_safe(service)}-{pid}-{int(now)}.jsonl"
-        self._fd = open_append(self.data_dir, (self.signal, day), name)
-        self._pid, self.path = pid, self.data_dir / self.signal / day / name
+        parts, name = DataDir.process_file(self.signal, service, pid, time.time())
+        self._fd = open_append(self.data_dir, parts, name)
+        self._pid, self.path = pid, self.data_dir.joinpath(*parts, name)
         return self._fd
 
     def _current(self, service: str) -> int:
