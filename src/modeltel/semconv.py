@@ -264,6 +264,7 @@ DASK_WORKER_ADDRESS: Final = "modeltel.dask.worker.address"
 
 # --- reading and exporting (modeltel show / stats / export, issue 4) ------------------------------
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_SYSTEM  # noqa: E402
+from opentelemetry.semconv._incubating.attributes.opentracing_attributes import OPENTRACING_REF_TYPE  # noqa: E402
 from opentelemetry.semconv.attributes.otel_attributes import (  # noqa: E402
     OTEL_SCOPE_NAME,
     OTEL_SCOPE_VERSION,
@@ -290,6 +291,7 @@ JAEGER_EVENT: Final = "event"
 
 __all__ += [
     "GEN_AI_SYSTEM",
+    "OPENTRACING_REF_TYPE",
     "OTEL_SCOPE_NAME",
     "OTEL_SCOPE_VERSION",
     "OTEL_STATUS_CODE",
