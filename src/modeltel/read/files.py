@@ -7,6 +7,7 @@ so memory stays bounded whatever the size of a file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ __all__ = ["BadLine", "Block", "ByteRange", "ReadWarning", "SourceError", "summa
 
 BLOCK_SIZE = 4 << 20
 """Bytes of whole lines handed to a parser at once: large enough that per-block work is noise."""
+MAX_DOCUMENT_BYTES = 1 << 30
+"""A pretty-printed document is read whole: one larger than this is skipped with a warning."""
+_SNIFF_BYTES = 1 << 16
 
 
 class ReadWarning(UserWarning):
@@ -54,13 +58,74 @@ class ByteRange:
 
 
 def split_ranges(files: Iterable[Path], size: int) -> list[ByteRange]:
-    """Cut each file into ranges of about ``size`` bytes (empty files are left out)."""
+    """Cut each file into ranges of about ``size`` bytes (empty files are left out).
+
+    A file of JSON documents is one range: a document can only be read whole.
+    """
     ranges = []
     for path in files:
         total = path.stat().st_size
-        for start in range(0, total, max(size, 1)):
-            ranges.append(ByteRange(path, start, min(start + size, total)))
+        step = total if total and is_document(path) else max(size, 1)
+        for start in range(0, total, step):
+            ranges.append(ByteRange(path, start, min(start + step, total)))
     return ranges
+
+
+def is_document(path: Path) -> bool:
+    """True when ``path`` holds pretty-printed JSON documents rather than one JSON value per line.
+
+    A JSON Lines record never ends its first line inside a value, so a first line that ends with
+    an opening bracket, a comma or a colon (``{``, ``"resourceSpans": [``) starts a document. Only
+    the first :data:`_SNIFF_BYTES` are looked at: a first line longer than that is a JSONL record.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    head = head.lstrip()
+    end = head.find(b"\n")
+    if end < 0 or not head.startswith(b"{"):
+        return False
+    return head[:end].rstrip().endswith((b"{", b"[", b",", b":"))
+
+
+def _documents(path: Path, limit: int) -> list[Block] | None:
+    """Each JSON document of ``path`` as a block of one compact line, at the byte it starts; None
+    when the file does not start with a JSON document after all (it is then read as lines).
+
+    The compact line is what an OTLP/JSON Lines file would hold, so every parser downstream reads
+    documents and lines alike. Text after the last good document that is not JSON is one skipped
+    block: it cannot be resynchronised.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        return [Block(path, 0, b"", True, ((0, f"JSON document larger than {limit} bytes"),))]
+    text = data.decode("utf-8", "surrogateescape")
+    decoder = json.JSONDecoder()
+    blocks: list[Block] = []
+    position = _skip_space(text, 0)
+    while position < len(text):
+        start = position
+        offset = len(text[:start].encode("utf-8", "surrogateescape"))
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError) as exc:
+            if not blocks:
+                return None
+            blocks.append(Block(path, offset, b"", True, ((offset, f"not a JSON document: {exc}"),)))
+            return blocks
+        position = _skip_space(text, position)
+        line = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        blocks.append(Block(path, offset, line.encode("utf-8", "backslashreplace") + b"\n", False))
+    if blocks:
+        last = blocks[-1]
+        blocks[-1] = Block(path, last.offset, last.data, True, last.skipped)
+    return blocks
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +136,22 @@ class Block:
     offset: int
     data: bytes
     at_eof: bool
+    skipped: tuple[tuple[int, str], ...] = ()
+    """``(byte offset, reason)`` of what could not be handed over as lines (a document not JSON)."""
 
 
 def read_blocks(part: ByteRange, block_size: int = BLOCK_SIZE) -> Iterator[Block]:
     """The lines starting in ``part``, as blocks of whole lines.
 
     A line belongs to the range its first byte falls in, so ranges of one file can be read by
-    different processes and every line is read exactly once.
+    different processes and every line is read exactly once. A file of JSON documents
+    (:func:`is_document`) gives one block per document.
     """
+    if part.start == 0 and part.stop > 0 and is_document(part.path):
+        documents = _documents(part.path, MAX_DOCUMENT_BYTES)
+        if documents is not None:
+            yield from documents
+            return
     with open(part.path, "rb") as handle:
         position = part.start
         if position > 0:
@@ -94,6 +167,38 @@ def read_blocks(part: ByteRange, block_size: int = BLOCK_SIZE) -> Iterator[Block
                 data += handle.readline()  # finish the line that crosses the block's end
             yield Block(part.path, position, data, not data.endswith(b"\n") or handle.peek(1) == b"")
             position += len(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One request as stored: ``data`` spans bytes ``[offset, end)`` of the file (a line without its
+    newline, or a document made compact); ``reason`` says why it cannot be used, if it cannot."""
+
+    offset: int
+    end: int
+    data: bytes
+    complete: bool
+    reason: str | None = None
+
+
+def iter_records(path: Path, start: int = 0) -> Iterator[Record]:
+    """The requests of ``path`` from byte ``start`` on, one at a time, for readers that keep a
+    position in the file (replay's cursor). An unfinished last line is ``complete=False``."""
+    size = path.stat().st_size
+    documents = _documents(path, MAX_DOCUMENT_BYTES) if size and is_document(path) else None
+    if documents is not None:
+        ends = [block.offset for block in documents[1:]] + [size]
+        for block, end in zip(documents, ends, strict=True):
+            if block.offset >= start:
+                reason = block.skipped[0][1] if block.skipped else None
+                yield Record(block.offset, end, block.data.rstrip(b"\n"), True, reason)
+        return
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        position = start
+        for raw in handle:
+            offset, position = position, position + len(raw)
+            yield Record(offset, position, raw.rstrip(b"\n"), raw.endswith(b"\n"))
 
 
 def iter_lines(block: Block) -> Iterator[tuple[int, bytes]]:

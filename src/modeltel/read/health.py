@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeltel.read.files import BadLine, line_number
+from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
 from modeltel.read.query import aggregate
 from modeltel.read.running import running_jobs
 from modeltel.read.scan import Query
@@ -79,21 +79,20 @@ def data_dir_health(data_dir: Path) -> DataDirHealth:
 
 
 def _check_metric_lines(path: Path, report: Callable[[BadLine], None]) -> None:
-    with open(path, "rb") as handle:
-        offset = 0
-        for raw in handle:
-            line = raw.strip()
-            if line:
-                reason = None
-                try:
-                    document = json.loads(line)
-                except (ValueError, RecursionError):
-                    reason = "torn last line" if not raw.endswith(b"\n") else "not JSON"
-                else:
-                    if not isinstance(document, dict) or not (
-                        "resourceMetrics" in document or "resource_metrics" in document
-                    ):
-                        reason = "not an OTLP/JSON metrics request"
-                if reason is not None:
-                    report(BadLine(path, line_number(path, offset), reason))
-            offset += len(raw)
+    for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
+        for offset, skipped in block.skipped:
+            report(BadLine(path, line_number(path, offset), skipped))
+        for offset, line in iter_lines(block):
+            reason: str | None = None
+            try:
+                document = json.loads(line)
+            except (ValueError, RecursionError):
+                torn = block.at_eof and offset + len(line) == block.offset + len(block.data)
+                reason = "torn last line" if torn else "not JSON"
+            else:
+                if not isinstance(document, dict) or not (
+                    "resourceMetrics" in document or "resource_metrics" in document
+                ):
+                    reason = "not an OTLP/JSON metrics request"
+            if reason is not None:
+                report(BadLine(path, line_number(path, offset), reason))

@@ -64,7 +64,7 @@ def _scan_range(task: tuple[ByteRange, Query]) -> tuple[GroupTable, list[tuple[P
     for block in read_blocks(part):
         result = scan_block(block, query)
         table.add_all(result.columns)
-        bad.extend((part.path, offset, reason) for offset, reason in result.bad)
+        bad.extend((part.path, offset, reason) for offset, reason in (*block.skipped, *result.bad))
     return table, bad, part.size
 
 
@@ -154,6 +154,8 @@ def iter_batches(
     for path in files:
         size = path.stat().st_size
         for block in read_blocks(ByteRange(path, 0, size)):
+            for offset, reason in block.skipped:
+                report(BadLine(path, line_number(path, offset), reason))
             for offset, line in iter_lines(block):
                 if needles and not any(n in line for n in needles):
                     continue

@@ -17,7 +17,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from modeltel.read.files import BadLine, line_number
+from modeltel.read.files import BadLine, iter_records, line_number
 from modeltel.replay.cursor import Cursor
 from modeltel.replay.requests import SIGNALS, InvalidLine, Signal, build_request, signal_of
 from modeltel.replay.transport import Interrupted, Retrying, SendError, Target
@@ -123,25 +123,28 @@ class Shipper:
         sent_before = report.lines
         batch = _Batch([])
         position = start  # every byte before it was acknowledged or passed over
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            for raw in handle:
-                if not raw.endswith(b"\n"):  # still being written, or torn by a crash: not sent
-                    report.incomplete += 1
-                    break
-                offset, position = position, position + len(raw)
-                self.progress(len(raw))
-                request, items = self._request(signal, path, offset, raw[:-1], report)
-                if request is None:
-                    continue
-                if batch.requests and (
-                    batch.items + items > self.batch_items or batch.size + len(raw) > MAX_REQUEST_BYTES
-                ):
-                    self._flush(batch, path, key, offset, sender, report)
-                    batch = _Batch([])
-                batch.requests.append(request)
-                batch.items += items
-                batch.size += len(raw)
+        for record in iter_records(path, start):
+            if not record.complete:  # still being written, or torn by a crash: not sent
+                report.incomplete += 1
+                break
+            offset, position = record.offset, record.end
+            self.progress(record.end - record.offset)
+            if record.reason is not None:
+                self._bad(path, offset, record.reason)
+                report.skipped += 1
+                continue
+            request, items = self._request(signal, path, offset, record.data, report)
+            if request is None:
+                continue
+            size = len(record.data) + 1
+            if batch.requests and (
+                batch.items + items > self.batch_items or batch.size + size > MAX_REQUEST_BYTES
+            ):
+                self._flush(batch, path, key, offset, sender, report)
+                batch = _Batch([])
+            batch.requests.append(request)
+            batch.items += items
+            batch.size += size
         if position > start:
             self._flush(batch, path, key, position, sender, report)
         if report.lines == sent_before:
