@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 from pathlib import Path
@@ -57,7 +58,9 @@ def test_json_rows_keep_types(run_dir: Path, tmp_path: Path) -> None:
     rows = json.loads(out.read_text())
     sweep = next(row for row in rows if row["name"] == "sweep")
     assert sweep["attributes.sweep.seeds"] == [1, 2, 3] and sweep["attributes.sweep.ratio"] == 0.25
-    assert sweep["attributes.sweep.flags"] == [True, False] and isinstance(sweep["start_unix_nano"], int)
+    assert sweep["attributes.sweep.flags"] == [True, False] and sweep["attributes.sweep.size"] == 3
+    # Nanosecond times are beyond 2^53: decimal strings, so no JSON reader rounds them.
+    assert isinstance(sweep["start_unix_nano"], str) and int(sweep["start_unix_nano"]) > 2**53
 
 
 def test_otlp_json_merges_inputs_into_valid_canonical_lines(run_dir: Path, tmp_path: Path) -> None:
@@ -131,3 +134,101 @@ def test_errors_leave_no_file(run_dir: Path, tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     result = modeltel("export", "--data-dir", str(run_dir), "-o", str(out))
     assert result.returncode == 2 and "--format" in result.stderr
+
+
+# --- JSON integers and CSV cells that spreadsheets would misread ----------------------------------
+START_NS = 1544712660148637010
+"""Beyond 2^53: a JSON number here reads back as ...148637000 in JavaScript and most JSON readers."""
+
+
+def _flat_data_dir(tmp_path: Path) -> Path:
+    """A data dir with one span whose name and attributes are what the CSV and JSON tests need."""
+
+    def value(v: object) -> dict[str, object]:
+        if isinstance(v, bool):
+            return {"boolValue": v}
+        if isinstance(v, int):
+            return {"intValue": str(v)}
+        if isinstance(v, float):
+            return {"doubleValue": v}
+        if isinstance(v, bytes):
+            return {"bytesValue": base64.b64encode(v).decode()}
+        if isinstance(v, list):
+            return {"arrayValue": {"values": [value(x) for x in v]}}
+        return {"stringValue": v}
+
+    attributes = {
+        "formula": "@SUM(1)",
+        "plus": "+1",
+        "minus-formula": "-1+2",
+        "tab": "\tx",
+        "cr": "\rx",
+        "lf": "\nx",
+        "negative-text": "-3",
+        "negative-int": -3,
+        "negative-double": -0.5,
+        "semicolon": "a;=1",
+        "raw": b"\xfb",
+        "big": 2**53 + 1,
+        "safe": 2**53 - 1,
+        "neg-big": -(2**53 + 1),
+        "list": [2**53 + 1, 1],
+    }
+    span = {
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": '=HYPERLINK("http://x")',
+        "kind": 1,
+        "startTimeUnixNano": str(START_NS),
+        "endTimeUnixNano": str(START_NS + 1_500),
+        "attributes": [{"key": k, "value": value(v)} for k, v in attributes.items()],
+    }
+    request = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+                "scopeSpans": [{"scope": {"name": "t"}, "spans": [span]}],
+            }
+        ]
+    }
+    day = tmp_path / "data" / "traces" / "2026-01-02"
+    day.mkdir(parents=True)
+    (day / "svc-1-2.jsonl").write_text(json.dumps(request) + "\n")
+    return tmp_path / "data"
+
+
+def test_json_writes_integers_beyond_2_53_as_strings(tmp_path: Path) -> None:
+    out = tmp_path / "spans.json"
+    _export(out, "--data-dir", str(_flat_data_dir(tmp_path)), "--format", "json")
+    assert f'"start_unix_nano": "{START_NS}"' in out.read_text()
+    (row,) = json.loads(out.read_text())
+    assert (row["start_unix_nano"], row["end_unix_nano"]) == (str(START_NS), str(START_NS + 1_500))
+    assert row["attributes.big"] == "9007199254740993" and row["attributes.neg-big"] == "-9007199254740993"
+    assert row["attributes.safe"] == 9007199254740991 and row["attributes.list"] == ["9007199254740993", 1]
+    assert (row["events"], row["attributes.negative-int"], row["duration_s"]) == (0, -3, 1.5e-6)
+
+
+def test_csv_cells_that_would_start_a_formula_get_a_quote(tmp_path: Path) -> None:
+    out = tmp_path / "spans.csv"
+    _export(out, "--data-dir", str(_flat_data_dir(tmp_path)), "--format", "csv")
+    with out.open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["name"] == '\'=HYPERLINK("http://x")'
+    cells = {
+        key.removeprefix("attributes."): value for key, value in row.items() if key.startswith("attributes.")
+    }
+    assert {k: cells[k] for k in ("formula", "plus", "minus-formula", "tab", "cr", "lf", "raw")} == {
+        "formula": "'@SUM(1)",
+        "plus": "'+1",
+        "minus-formula": "'-1+2",
+        "tab": "'\tx",
+        "cr": "'\rx",
+        "lf": "'\nx",
+        "raw": "'+w==",
+    }
+    # A plain negative number is a number to a spreadsheet, not a formula: it stays as it is.
+    assert (cells["negative-text"], cells["negative-int"], cells["negative-double"]) == ("-3", "-3", "-0.5")
+    assert row["start_unix_nano"] == str(START_NS) and cells["big"] == "9007199254740993"
+    # Text is quoted, so a ';' (the separator in some locales) cannot start a new cell; numbers are not.
+    assert ',-0.5,-3,"-3","\'+1",' in out.read_text()
+    assert '"a;=1"' in out.read_text()

@@ -3,6 +3,23 @@
 Attribute columns are named ``attributes.<key>``, the names ``pandas.json_normalize`` gives nested
 attributes, so code written against either reads both. In CSV, arrays and maps are JSON text and
 bytes are base64; in JSON they keep their types.
+
+JSON: an integer whose magnitude is beyond 2^53 - 1 (every ``start_unix_nano`` and
+``end_unix_nano``, and any such attribute value, also inside arrays and maps) is written as a
+decimal string. JavaScript and most JSON readers hold numbers as doubles and would round it
+(``...148637010`` reads back as ``...148637000``); ``int(value)`` or ``pd.to_numeric`` gives the
+exact integer back. Smaller integers stay numbers.
+
+CSV: spreadsheets run a cell that begins with ``=``, ``+``, ``-``, ``@``, tab, CR or LF as a
+formula, and span names and attribute values are whatever the traced program put there. Following
+OWASP's advice on CSV injection, such a text cell gets a leading ``'`` (spreadsheets show it as
+text; pandas and ``csv`` readers see the quote), and every text cell is double-quoted so that a
+``;`` or ``,`` inside it cannot start a new cell in a locale that splits on it. Numbers are written
+bare. A text cell that is entirely a plain negative decimal number (``-3``, ``-0.5``, ``-1e-05``)
+keeps its form: OWASP names the leading ``-`` because it starts formulas like ``-1+cmd|...``, but
+a cell with nothing but digits after the sign evaluates to that number and nothing else, and
+quoting it would turn numeric columns into text. Base64 of bytes can begin with ``+`` and then
+gets the quote too.
 """
 
 from __future__ import annotations
@@ -11,6 +28,7 @@ import base64
 import csv
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -78,11 +96,34 @@ def row(span: Span) -> dict[str, Any]:
     return out
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_PLAIN_NEGATIVE = re.compile(r"-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
+_JS_SAFE_INTEGER = 2**53 - 1
+
+
+def _text_cell(text: str) -> str:
+    if text.startswith(_FORMULA_START) and not _PLAIN_NEGATIVE.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return _text_cell(value)
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _JS_SAFE_INTEGER:
+        return str(value)
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
     return value
 
 
@@ -100,7 +141,9 @@ def write_csv(
             keys.update(dict.fromkeys(span.attributes))
         header = [*BASE_COLUMNS, *(ATTRIBUTE_PREFIX + k for k in sorted(keys))]
     columns = list(header)
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=columns, extrasaction="ignore", lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
+    )
     writer.writeheader()
     count = 0
     for span in spans():
@@ -115,7 +158,7 @@ def write_json(out: IO[str], spans: Iterable[Span]) -> int:
     count = 0
     for span in spans:
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(row(span), ensure_ascii=False, allow_nan=False))
+        out.write(json.dumps(_json_safe(row(span)), ensure_ascii=False, allow_nan=False))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
