@@ -120,7 +120,7 @@ def test_temporary_files_and_missing_dir(tmp_path: Path) -> None:
 def test_parse_record_fills_optional_fields() -> None:
     minimal = {k: _record()[k] for k in ("kind", "trace_id", "span_id", "pid", "host", "started", "updated")}
     record = parse_record(json.dumps(minimal).encode())
-    assert record["best_loss"] is None and record["job_name"] is None and record["iterations"] is None
+    assert record.best_loss is None and record.job_name is None and record.iterations is None
 
 
 def test_is_alive_knows_zombies_and_reused_pids() -> None:

@@ -254,15 +254,15 @@ def _running_table(jobs: list[RunningJob], color: bool) -> str:
         eta = job.eta_s
         cells.append(
             (
-                record["job_name"] or "-",
-                record["kind"],
+                record.job_name or "-",
+                record.kind,
                 job.status,
-                f"{record['host']}:{record['pid']}",
+                f"{record.host}:{record.pid}",
                 done,
-                "-" if record["best_loss"] is None else f"{record['best_loss']:.6g}",
+                "-" if record.best_loss is None else f"{record.best_loss:.6g}",
                 format_seconds(job.elapsed_s),
                 "-" if eta is None else format_seconds(eta),
-                f"{format_seconds(max(0.0, job.now - record['updated']))} ago",
+                f"{format_seconds(max(0.0, job.now - record.updated))} ago",
             )
         )
     return reading.render_table(

@@ -9,11 +9,9 @@ anything.
 
 from __future__ import annotations
 
-import json
-import math
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,22 +21,12 @@ from modeltel.read.files import BadLine
 from modeltel.store.layout import RUNNING_DIR
 
 if TYPE_CHECKING:
-    from modeltel.export.progress import ProgressRecord
+    from modeltel.store.schemas import ProgressRecord
 
 MAX_RECORD_BYTES = 64 << 10
 """A record is a few hundred bytes; anything much larger is not one and is not read."""
 
 Status = Literal["running", "stale", "remote"]
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "kind": str,
-    "trace_id": str,
-    "span_id": str,
-    "pid": int,
-    "host": str,
-    "started": (int, float),
-    "updated": (int, float),
-}
-_OPTIONAL_COUNTS = ("iterations", "max_iterations", "runs", "n_tasks", "batches")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +41,8 @@ class RunningJob:
     @property
     def elapsed_s(self) -> float:
         """Since the job started; for a stale job, until its last update."""
-        end = self.now if self.status != "stale" else self.record["updated"]
-        return max(0.0, end - self.record["started"])
+        end = self.now if self.status != "stale" else self.record.updated
+        return max(0.0, end - self.record.started)
 
     @property
     def progress(self) -> tuple[int, int | None, str] | None:
@@ -65,9 +53,9 @@ class RunningJob:
             ("runs", "n_tasks", "runs"),
             ("batches", None, "batches"),
         ):
-            done = record.get(done_key)
+            done = getattr(record, done_key)
             if isinstance(done, int):
-                total = record.get(total_key) if total_key else None
+                total = getattr(record, total_key) if total_key else None
                 return done, total if isinstance(total, int) and total > 0 else None, unit
         return None
 
@@ -90,16 +78,16 @@ class RunningJob:
         done, total, _ = progress
         if total is None or done <= 0:
             return None
-        spent = self.record["updated"] - self.record["started"]
+        spent = self.record.updated - self.record.started
         if spent <= 0:
             return None
-        left = (total - done) * spent / done - (self.now - self.record["updated"])
+        left = (total - done) * spent / done - (self.now - self.record.updated)
         return max(0.0, left)
 
     def to_json(self) -> dict[str, Any]:
         progress = self.progress
         return {
-            **self.record,
+            **self.record.model_dump(),
             "status": self.status,
             "path": str(self.path),
             "elapsed_s": self.elapsed_s,
@@ -113,39 +101,23 @@ class RunningJob:
 
 def parse_record(data: bytes) -> ProgressRecord:
     """A progress record from a file's bytes; ValueError naming what is wrong."""
+    from pydantic import ValidationError
+
+    from modeltel.store.schemas import ProgressRecord  # pydantic: only when a job is open
+
     try:
-        record = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(record, dict):
-        raise ValueError("not a JSON object")
-    for key, kind in _REQUIRED.items():
-        value = record.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ValueError(f"{key!r} missing or not {getattr(kind, '__name__', 'a number')}")
-    for key in ("started", "updated"):
-        if not math.isfinite(record[key]):
-            raise ValueError(f"{key!r} is not a finite time")
-    for key in _OPTIONAL_COUNTS:
-        value = record.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ValueError(f"{key!r} is not a count")
-        record.setdefault(key, None)
-    best = record.setdefault("best_loss", None)
-    if best is not None and not (isinstance(best, int | float) and not isinstance(best, bool)):
-        raise ValueError("'best_loss' is not a number")
-    for key in ("job_name", "service", "pid_start", "direction"):
-        if not isinstance(record.get(key), str | None):
-            raise ValueError(f"{key!r} is not text")
-        record.setdefault(key, None)
-    return record  # type: ignore[return-value]  # checked field by field above
+        return ProgressRecord.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        raise ValueError(f"{where}: {first['msg']}") from None
 
 
-def status_of(record: Mapping[str, Any], host: str) -> Status:
+def status_of(record: ProgressRecord, host: str) -> Status:
     """``running`` if the writing process is alive on this host, ``stale`` if gone, else ``remote``."""
-    if record["host"] != host:
+    if record.host != host:
         return "remote"
-    return "running" if is_alive(record["pid"], record.get("pid_start")) else "stale"
+    return "running" if is_alive(record.pid, record.pid_start) else "stale"
 
 
 def running_jobs(
@@ -184,5 +156,5 @@ def running_jobs(
                 on_bad_file(BadLine(path, 1, f"not a progress record: {exc}"))
             continue
         found.append(RunningJob(path, record, status_of(record, host), moment))
-    found.sort(key=lambda job: job.record["started"])
+    found.sort(key=lambda job: job.record.started)
     return found

@@ -23,10 +23,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from modeltel.store.files import replace_file
 from modeltel.store.layout import REPLAY_CURSOR_FILE
+from modeltel.store.schemas import CURSOR_SCHEMA_VERSION, ReplayCursor
 
-SCHEMA_VERSION = 1
 FINGERPRINT_BYTES = 4096
 
 
@@ -64,19 +66,18 @@ class Cursor:
         except OSError as exc:
             raise CursorError(f"cannot read the cursor {path}: {exc}") from None
         try:
-            document = json.loads(data)
-            entries = document["endpoints"]
-            if not isinstance(entries, dict) or not all(
-                isinstance(files, dict)
-                and all(isinstance(e, dict) and isinstance(e.get("offset"), int) for e in files.values())
-                for files in entries.values()
-            ):
-                raise ValueError("unexpected layout")
-        except (ValueError, KeyError, TypeError) as exc:
+            cursor = ReplayCursor.model_validate_json(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "document"
             raise CursorError(
-                f"the cursor {path} is damaged ({exc}); move it away to send everything again"
+                f"the cursor {path} is damaged ({where}: {first['msg']}); "
+                "move it away to send everything again"
             ) from None
-        self._entries = entries
+        self._entries = {
+            endpoint: {name: entry.model_dump() for name, entry in files.items()}
+            for endpoint, files in cursor.endpoints.items()
+        }
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[Cursor]:
@@ -123,7 +124,7 @@ class Cursor:
             "updated": time.time(),
         }
         if self.data_dir is not None:
-            document = {"schema_version": SCHEMA_VERSION, "endpoints": self._entries}
+            document = {"schema_version": CURSOR_SCHEMA_VERSION, "endpoints": self._entries}
             data = json.dumps(document, indent=1, sort_keys=True).encode()
             replace_file(self.data_dir, (), REPLAY_CURSOR_FILE, data, durable=True)
 
