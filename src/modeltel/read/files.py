@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from modeltel.store.layout import SourceError, data_files, summary_files
 
@@ -18,6 +19,9 @@ __all__ = ["BadLine", "Block", "ByteRange", "ReadWarning", "SourceError", "summa
 
 BLOCK_SIZE = 4 << 20
 """Bytes of whole lines handed to a parser at once: large enough that per-block work is noise."""
+MAX_LINE_BYTES = 64 << 20
+"""A request line longer than this is skipped with a warning. The SDK's batches of 512 spans with
+its default limits stay far below it; a line past it is damage, or a hostile file."""
 MAX_DOCUMENT_BYTES = 1 << 30
 """A pretty-printed document is read whole: one larger than this is skipped with a warning."""
 _SNIFF_BYTES = 1 << 16
@@ -122,6 +126,31 @@ def _documents(path: Path, limit: int) -> list[Block] | None:
     return blocks
 
 
+def _rest_of_line(handle: BinaryIO, room: int) -> tuple[bytes | None, int]:
+    """``(rest of the current line, bytes read)``, or ``(None, bytes read)`` once it outgrows
+    ``room``: read in 1 MiB chunks, so a line past the limit never costs more than the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = handle.readline(min(1 << 20, room - size + 1))
+        size += len(chunk)
+        if size > room:
+            return None, size
+        chunks.append(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return b"".join(chunks), size
+
+
+def _skip_line(handle: BinaryIO) -> int:
+    """Read past the rest of the current line in bounded chunks; the bytes passed over."""
+    skipped = 0
+    while True:
+        chunk = handle.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped
+
+
 def _skip_space(text: str, position: int) -> int:
     while position < len(text) and text[position] in " \t\r\n":
         position += 1
@@ -140,12 +169,16 @@ class Block:
     """``(byte offset, reason)`` of what could not be handed over as lines (a document not JSON)."""
 
 
-def read_blocks(part: ByteRange, block_size: int = BLOCK_SIZE) -> Iterator[Block]:
+def read_blocks(
+    part: ByteRange, block_size: int = BLOCK_SIZE, max_line: int = MAX_LINE_BYTES
+) -> Iterator[Block]:
     """The lines starting in ``part``, as blocks of whole lines.
 
     A line belongs to the range its first byte falls in, so ranges of one file can be read by
     different processes and every line is read exactly once. A file of JSON documents
-    (:func:`is_document`) gives one block per document.
+    (:func:`is_document`) gives one block per document. A line longer than ``max_line`` is
+    passed over unread (memory stays bounded by the block, not by the longest line) and reported
+    in the block's ``skipped``.
     """
     if part.start == 0 and part.stop > 0 and is_document(part.path):
         documents = _documents(part.path, MAX_DOCUMENT_BYTES)
@@ -163,10 +196,21 @@ def read_blocks(part: ByteRange, block_size: int = BLOCK_SIZE) -> Iterator[Block
             data = handle.read(min(block_size, part.stop - position))
             if not data:
                 return  # the file shrank under us
-            if not data.endswith(b"\n"):
-                data += handle.readline()  # finish the line that crosses the block's end
-            yield Block(part.path, position, data, not data.endswith(b"\n") or handle.peek(1) == b"")
-            position += len(data)
+            skipped: tuple[tuple[int, str], ...] = ()
+            consumed = len(data)
+            if not data.endswith(b"\n"):  # finish the line that crosses the block's end
+                start = data.rfind(b"\n") + 1
+                rest, passed = _rest_of_line(handle, max_line - (len(data) - start))
+                if rest is None:
+                    consumed += passed + _skip_line(handle)
+                    data = data[:start]
+                    skipped = ((position + start, f"line longer than {max_line} bytes"),)
+                else:
+                    consumed += len(rest)
+                    data += rest
+            at_eof = not data.endswith(b"\n") or handle.peek(1) == b""
+            yield Block(part.path, position, data, at_eof, skipped)
+            position += consumed
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +240,16 @@ def iter_records(path: Path, start: int = 0) -> Iterator[Record]:
     with open(path, "rb") as handle:
         handle.seek(start)
         position = start
-        for raw in handle:
-            offset, position = position, position + len(raw)
+        while True:
+            raw, passed = _rest_of_line(handle, MAX_LINE_BYTES)
+            offset = position
+            if raw is None:
+                position += passed + _skip_line(handle)
+                yield Record(offset, position, b"", True, f"line longer than {MAX_LINE_BYTES} bytes")
+                continue
+            if not raw:
+                return
+            position += len(raw)
             yield Record(offset, position, raw.rstrip(b"\n"), raw.endswith(b"\n"))
 
 
