@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from modeltel.store.layout import unsafe_reason
+
 Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
 OtlpProtocol = Literal["grpc", "http/protobuf"]
@@ -378,18 +380,23 @@ def check_data_dir(path: Path) -> str | None:
     return None
 
 
-def _data_dir(reader: _Reader, check: bool) -> Path:
+def _data_dir(reader: _Reader, check: bool) -> tuple[Path, bool]:
+    """The data dir, and whether local files may be written there."""
     default = Path("./modeltel-data")
     value = reader.raw("MODELTEL_DATA_DIR")
     if value is None:
-        return default
+        return default, True
     reader.sources["MODELTEL_DATA_DIR"] = "MODELTEL_DATA_DIR"
     path = Path(value).expanduser()
     reason = check_data_dir(path) if check else None
     if reason is not None:
         reader.problem("MODELTEL_DATA_DIR", value, f"{reason}; using {default}")
-        return default
-    return path
+        return default, True
+    unsafe = unsafe_reason(path) if check and path.is_dir() else None
+    if unsafe is not None:
+        # Not the default instead: the user asked for this place; writing elsewhere would surprise.
+        reader.problem("MODELTEL_DATA_DIR", value, f"{unsafe}; no local files are written")
+    return path, unsafe is None
 
 
 def installed_exporters(signal: Signal) -> frozenset[str]:
@@ -416,16 +423,19 @@ def load_settings(
     reader = _Reader(os.environ if environ is None else environ)
     disabled = reader.boolean("OTEL_SDK_DISABLED", False)
     enabled = reader.boolean("MODELTEL_ENABLED", True) and not disabled
-    jsonl = reader.boolean("MODELTEL_JSONL", True)
+    data_dir, private = _data_dir(reader, check_dirs and enabled)
+    jsonl = reader.boolean("MODELTEL_JSONL", True) and private
     otlp = {signal: _otlp_signal(reader, signal) for signal in SIGNALS}
     exporters = {
         signal: _parse_exporters(reader, signal, known_exporters, otlp[signal].endpoint is not None, jsonl)
         for signal in SIGNALS
     }
+    if not private:
+        exporters = {signal: tuple(e for e in chosen if e != "jsonl") for signal, chosen in exporters.items()}
     sampler, sampler_arg = _parse_sampler(reader)
     values: dict[str, object] = {
         "enabled": enabled,
-        "data_dir": _data_dir(reader, check_dirs and enabled),
+        "data_dir": data_dir,
         "jsonl": jsonl,
         "capture_content": reader.boolean("MODELTEL_CAPTURE_CONTENT", False),
         "service_name": _service_name(reader),

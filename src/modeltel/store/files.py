@@ -3,7 +3,10 @@
 Append-only files hold the data (traces, metrics, summaries); small state files (a running job's
 progress record, the replay cursor) are replaced whole and atomically.
 
-Directories are 0700 and files 0600 (a stricter umask still applies). Below the data dir every
+Directories are 0700 and files 0600 (a stricter umask still applies). A directory or file in the
+data dir that another user owns, or that group or others may write, is refused
+(:class:`~modeltel.store.layout.UnsafeDataDir`): whoever could write there could read the data or
+move it away. Below the data dir every
 directory is opened relative to its parent with ``O_NOFOLLOW``, and files with ``O_NOFOLLOW`` too,
 so a symlink planted inside the data dir cannot redirect a write elsewhere. A line is one ``writev``
 on an ``O_APPEND`` descriptor: concurrent writers never interleave within a line, and a crash tears
@@ -20,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from modeltel.store.layout import DataDir, Signal
+from modeltel.store.layout import DataDir, Signal, UnsafeDataDir, check_private
 
 _logger = logging.getLogger(__name__)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -46,12 +49,15 @@ def open_dir(root: Path, parts: Sequence[str]) -> int:
     private_dir(root)
     fd = os.open(root, _DIR_FLAGS)
     try:
+        check_private(os.fstat(fd), root)
+        where = root
         for part in parts:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(part, 0o700, dir_fd=fd)
             child = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
-            fd = child
+            fd, where = child, where / part
+            check_private(os.fstat(fd), where)
     except BaseException:
         os.close(fd)
         raise
@@ -62,9 +68,15 @@ def open_append(root: Path, parts: Sequence[str], name: str) -> int:
     """An ``O_APPEND`` descriptor of ``root/parts.../name``, created 0600."""
     directory = open_dir(root, parts)
     try:
-        return os.open(name, _FILE_FLAGS, 0o600, dir_fd=directory)
+        fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=directory)
     finally:
         os.close(directory)
+    try:
+        check_private(os.fstat(fd), root.joinpath(*parts, name))
+    except UnsafeDataDir:
+        os.close(fd)
+        raise
+    return fd
 
 
 def write_line(fd: int, data: bytes) -> None:

@@ -40,6 +40,43 @@ class SourceError(FileNotFoundError):
     """A path given to a reading command does not exist or is not something that can be read."""
 
 
+class UnsafeDataDir(PermissionError):
+    """A data dir (or something in it) that another user owns or may write: not used."""
+
+
+def check_private(info: os.stat_result, path: Path) -> None:
+    """Raise :class:`UnsafeDataDir` unless ``info`` (of ``path``) is ours and only we may write it."""
+    if info.st_uid != os.geteuid():
+        raise UnsafeDataDir(f"{path} is owned by uid {info.st_uid}, not by this user (uid {os.geteuid()})")
+    if info.st_mode & 0o022:
+        mode = stat.S_IMODE(info.st_mode)
+        raise UnsafeDataDir(f"{path} is writable by group or others (mode {mode:04o}; chmod go-w it)")
+
+
+def unsafe_reason(root: Path) -> str | None:
+    """Why the existing parts of data dir ``root`` must not be written to, or None. Creates nothing.
+
+    Looks at the root, its folders (signal folders, their day folders, ``running/``) and its shared
+    files (summaries, replay cursor); a part that does not exist yet will be made private.
+    """
+    parts = [root]
+    for name in (*SIGNALS, RUNNING_DIR):
+        folder = root / name
+        if folder.is_dir() and not folder.is_symlink():
+            parts.append(folder)
+            if name != RUNNING_DIR:
+                parts.extend(day for day in sorted(folder.iterdir()) if day.is_dir() and not day.is_symlink())
+    parts.extend(p for p in (root / SUMMARIES_FILE, root / REPLAY_CURSOR_FILE) if p.exists())
+    for part in parts:
+        try:
+            check_private(os.stat(part), part)
+        except UnsafeDataDir as exc:
+            return str(exc)
+        except FileNotFoundError:
+            continue
+    return None
+
+
 def file_safe(name: str) -> str:
     """``name`` reduced to characters that are safe in a file name."""
     return _UNSAFE.sub("_", name).strip("._") or "unknown_service"
