@@ -2,7 +2,8 @@
 
 Sends stored traces and metrics to an OTLP endpoint, in batches, and remembers in
 ``<data_dir>/replay-cursor.json`` how far each file went to each endpoint, so a second replay
-sends nothing twice and an interrupted one resumes (:mod:`modeltel.replay`).
+sends only what is new and an interrupted one resumes; a killed one repeats at most its last
+request (:mod:`modeltel.replay.cursor`).
 
 Where to: ``--endpoint`` / ``--protocol`` / ``--headers``, else the usual
 ``OTEL_EXPORTER_OTLP_*`` variables (per signal), else the OTLP defaults on localhost. Headers
@@ -48,7 +49,8 @@ def register(subparsers: Any) -> None:
         help="send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
         description=(
             "Send stored traces and metrics to an OTLP endpoint in batches. A cursor in the data dir "
-            "records what each endpoint acknowledged, so nothing is sent twice."
+            "records what each endpoint acknowledged: a second replay sends only what is new, and a "
+            "killed one repeats at most its last request."
         ),
     )
     reading.add_source_arguments(parser)

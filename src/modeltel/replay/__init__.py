@@ -2,7 +2,8 @@
 
 For runs on air-gapped machines: the JSONL files are carried to a connected machine and replayed
 into a collector or backend, in batches, with the OTel exporters' retry rules, and a cursor in the
-data dir so that nothing is sent twice and an interrupted replay resumes where it stopped.
+data dir so that a second replay sends only what is new and an interrupted one resumes where it
+stopped (at least once: a killed replay repeats at most its last request).
 
 - :mod:`~modeltel.replay.requests`: a stored line as a protobuf ``Export*ServiceRequest``.
 - :mod:`~modeltel.replay.transport`: one request over gRPC or HTTP/protobuf, retried when it may help.

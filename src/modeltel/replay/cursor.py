@@ -1,4 +1,4 @@
-"""The replay cursor: how far each file has been sent to each endpoint, so nothing is sent twice.
+"""The replay cursor: how far each file has been sent to each endpoint, so a replay resumes there.
 
 ``<data_dir>/replay-cursor.json`` maps an endpoint key (signal and URL) and a file (relative to the
 data dir when inside it, so a data dir copied off an air-gapped node keeps its cursor) to the byte
