@@ -142,12 +142,26 @@ def remove_file(root: Path, parts: Sequence[str], name: str) -> None:
 
 
 def append_line(root: Path, name: str, line: str) -> None:
-    """Append one line to ``root/name`` (e.g. ``summaries.jsonl``), shared by all processes."""
+    """Append one line to ``root/name`` (e.g. ``summaries.jsonl``), shared by all processes.
+
+    Other processes append to the same file, so a line torn by a failed write cannot be cut back;
+    the next line this process appends starts with a newline instead, so only the torn one is lost.
+    """
+    key = str(root / name)
+    data = line.encode("utf-8", "backslashreplace")
     fd = open_append(root, (), name)
     try:
-        write_line(fd, line.encode("utf-8", "backslashreplace"))
+        write_line(fd, b"\n" + data if key in _TORN else data)
+        _TORN.discard(key)
+    except OSError:
+        _TORN.add(key)
+        raise
     finally:
         os.close(fd)
+
+
+_TORN: set[str] = set()
+"""Shared files whose last write from this process failed part-way."""
 
 
 class ProcessFile:
@@ -195,9 +209,18 @@ class ProcessFile:
         return fd
 
     def write(self, line: str, service: str) -> None:
+        """Append ``line``; if that fails part-way (a full disk), the file is cut back to where the
+        line began, so the next line starts clean and only this one is lost."""
         data = line.encode("utf-8", "backslashreplace")
         with self._lock:
-            write_line(self._current(service), data)
+            fd = self._current(service)
+            end = os.fstat(fd).st_size  # this process is the file's only writer
+            try:
+                write_line(fd, data)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, end)
+                raise
 
     def close(self) -> None:
         with self._lock:
