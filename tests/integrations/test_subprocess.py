@@ -121,3 +121,24 @@ print(given.strip(), copied.strip(), positional.strip(), format(span.get_span_co
     given, copied, positional, span_id = result.stdout.split()
     assert given == "00-11111111111111111111111111111111-2222222222222222-01"
     assert copied.split("-")[2] == span_id and positional == copied
+
+
+EXEC_APP = """
+import os, sys
+from modeltel import simulation
+for i in range(300):
+    with simulation.run(model="m", seed=i):
+        pass
+os.execv(sys.executable, [sys.executable, "-c", "pass"])
+"""
+
+
+def test_spans_finished_before_os_exec_reach_disk(tmp_path: Path) -> None:
+    import subprocess as sp
+    import sys
+
+    from otlp_files import base_env, spans
+
+    done = sp.run([sys.executable, "-c", EXEC_APP], env=base_env(tmp_path), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert len([s for s, _, _ in spans(tmp_path) if s.name == "simulation.run"]) == 300

@@ -1,4 +1,5 @@
-"""Subprocesses join the trace through the environment (``TRACEPARENT``, ``TRACESTATE``, ``BAGGAGE``).
+"""Subprocesses join the trace through the environment (``TRACEPARENT``, ``TRACESTATE``, ``BAGGAGE``);
+``os.exec*`` flushes first.
 
 While :func:`install` is active, every ``subprocess.Popen`` (and so ``subprocess.run``,
 ``check_output``, asyncio's subprocesses) created while a span is current gets that span's context
@@ -9,12 +10,17 @@ gets ``MODELTEL_RUN_ID`` when it has none, so its files group with this run.
 
 An explicit ``env=`` that already holds ``TRACEPARENT`` is left exactly as given: the caller chose.
 Without a current span nothing is changed. Non-Python children simply inherit three more variables.
-``os.system``, ``os.exec*`` and ``os.posix_spawn`` are not patched.
+``os.system`` and ``os.posix_spawn`` are not patched.
+
+``os.exec*`` replaces the process without running ``atexit``, so every span and metric it had
+finished would be lost: while installed, ``os.execv`` and ``os.execve`` (which every ``os.exec*``
+variant ends in) flush first, within :data:`EXEC_FLUSH_TIMEOUT_MS`.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import threading
 from collections.abc import Callable
@@ -30,8 +36,12 @@ if TYPE_CHECKING:
 
 __all__ = ["install", "uninstall"]
 
+EXEC_FLUSH_TIMEOUT_MS = 5_000
+"""How long an ``os.exec*`` may wait for the flush before the new program replaces this one."""
+
 _lock = threading.Lock()
 _original_init: Callable[..., None] | None = None
+_original_exec: dict[str, Callable[..., Any]] = {}
 
 
 def _environment_for_child(env: Any, run_id: str) -> Any:
@@ -71,6 +81,21 @@ def install(handle: Handle) -> None:
         __init__.__wrapped__ = original  # type: ignore[attr-defined]
         _original_init = original
         subprocess.Popen.__init__ = __init__  # type: ignore[method-assign]
+        for name in ("execv", "execve"):
+            _original_exec[name] = getattr(os, name)
+            setattr(os, name, _flushing(_original_exec[name], handle))
+
+
+def _flushing(exec_function: Callable[..., Any], handle: Handle) -> Callable[..., Any]:
+    def flush_then_exec(*args: Any, **kwargs: Any) -> Any:
+        try:
+            handle.force_flush(EXEC_FLUSH_TIMEOUT_MS)
+        except Exception:  # telemetry never stops the exec
+            pass
+        return exec_function(*args, **kwargs)
+
+    flush_then_exec.__wrapped__ = exec_function  # type: ignore[attr-defined]
+    return flush_then_exec
 
 
 def uninstall() -> None:
@@ -81,3 +106,6 @@ def uninstall() -> None:
             return
         subprocess.Popen.__init__ = _original_init  # type: ignore[method-assign]
         _original_init = None
+        for name, function in _original_exec.items():
+            setattr(os, name, function)
+        _original_exec.clear()
