@@ -19,6 +19,7 @@ variant ends in) flush first, within :data:`EXEC_FLUSH_TIMEOUT_MS`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import subprocess
@@ -88,10 +89,8 @@ def install(handle: Handle) -> None:
 
 def _flushing(exec_function: Callable[..., Any], handle: Handle) -> Callable[..., Any]:
     def flush_then_exec(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with contextlib.suppress(Exception):  # telemetry never stops the exec
             handle.force_flush(EXEC_FLUSH_TIMEOUT_MS)
-        except Exception:  # telemetry never stops the exec
-            pass
         return exec_function(*args, **kwargs)
 
     flush_then_exec.__wrapped__ = exec_function  # type: ignore[attr-defined]
