@@ -72,14 +72,14 @@ def test_nothing_finished_is_lost_on_any_exit(tmp_path: Path, tail: str, code: i
 
 SIGTERM_INSIDE_EXPORT = """
 import os, signal
-from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel.export.local import LocalSpanExporter
 from modeltel.export.processor import BackPressureSpanProcessor
-export = JsonlSpanExporter.export
+export = LocalSpanExporter.export
 def export_then_signal(self, spans):
     # The signal lands while the main thread holds the processor's export lock.
     os.kill(os.getpid(), signal.SIGTERM)
     return export(self, spans)
-JsonlSpanExporter.export = export_then_signal
+LocalSpanExporter.export = export_then_signal
 # A writer thread that never gets to run (starved), so every export happens on the main thread.
 BackPressureSpanProcessor._run = lambda self: None
 """
@@ -122,13 +122,13 @@ assert all(r is handle for r in results), "configure returned different handles"
 assert handle.force_flush() is True
 handle.shutdown(); handle.shutdown()
 from modeltel.export.processor import BackPressureSpanProcessor
-processors = trace.get_tracer_provider()._active_span_processor._span_processors
-print(sum(isinstance(p, BackPressureSpanProcessor) for p in processors))
+(stage,) = trace.get_tracer_provider()._active_span_processor._span_processors
+print(sum(isinstance(p, BackPressureSpanProcessor) for p in stage.processors))
 """
     )
     result = run_py(tmp_path, code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1"  # one JSONL batch processor, not seventeen
+    assert result.stdout.strip() == "1"  # one redaction stage, one JSONL batch processor, not seventeen
     assert span_names(tmp_path) == ["work"]
 
 

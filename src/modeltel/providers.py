@@ -1,7 +1,17 @@
 """Builds the SDK providers, processors and exporters from :class:`~modeltel.config.Settings`.
 
-Everything here is stock OpenTelemetry SDK wiring; modeltel's only additions are the JSONL
-exporters and making sure data leaves the process on every way out: normal exit (atexit), SIGTERM
+Everything here is stock OpenTelemetry SDK wiring plus modeltel's write path, a row of stages with
+one job each::
+
+    span ends -> RedactionStage (once per span) -+-> batch processor -> exporter (OTLP, console, ...)
+                                                 +-> back-pressure batches -> JSONL writer -> process
+                                                 |   and job summaries (the local copy)
+                                                 +-> job summaries' marks, progress records
+
+and for metrics, per reader, redaction in front of each exporter. The resource modeltel creates is
+redacted when it is built, so the logs' exporters never see a secret in it either.
+
+It also makes sure data leaves the process on every way out: normal exit (atexit), SIGTERM
 (a handler that flushes, then lets the default action run), and multiprocessing children, which
 leave through ``os._exit`` and so skip atexit (a multiprocessing finalizer flushes them).
 """
@@ -36,10 +46,12 @@ from modeltel import _sigterm, semconv
 from modeltel.config import Settings, Signal
 from modeltel.export.guard import CountingBatchSpanProcessor, GuardedSpanExporter, dropped_counter
 from modeltel.export.jobs import JobSummaries
-from modeltel.export.jsonl import JsonlMetricExporter, JsonlSpanExporter
+from modeltel.export.jsonl import JsonlMetricWriter, JsonlWriter
+from modeltel.export.local import LocalSpanExporter, Losses
 from modeltel.export.processor import BackPressureSpanProcessor
 from modeltel.export.progress import JobProgress
-from modeltel.export.redact import Redactor
+from modeltel.export.redact import RedactingMetricExporter, RedactionStage, Redactor
+from modeltel.export.summary import ProcessSummary
 
 _logger = logging.getLogger(__name__)
 
@@ -58,12 +70,15 @@ def build_sampler(settings: Settings) -> sampling.Sampler:
     return sampling.ParentBased(base) if settings.sampler.startswith("parentbased_") else base
 
 
-def build_resource(settings: Settings) -> Resource:
-    """SDK resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) plus modeltel's run id."""
+def build_resource(settings: Settings, redactor: Redactor | None = None) -> Resource:
+    """SDK resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) plus modeltel's run id, redacted."""
     attributes: dict[str, str] = {semconv.RESOURCE_RUN_ID: settings.run_id}
     if settings.service_name is not None:
         attributes["service.name"] = settings.service_name
-    return Resource.create(attributes)
+    redactor = redactor if redactor is not None else Redactor(settings.redact_keys)
+    resource = redactor.resource(Resource.create(attributes))
+    assert resource is not None
+    return resource
 
 
 def _entry_point(signal_name: Signal, name: str) -> Any:
@@ -81,13 +96,8 @@ def _otlp_kwargs(settings: Settings, signal_name: Signal) -> dict[str, Any]:
 
 
 def span_exporter(settings: Settings, name: str) -> SpanExporter:
-    """One trace exporter by its OTEL_TRACES_EXPORTER name, without modeltel's guard."""
-    if name == "jsonl":
-        return JsonlSpanExporter(settings)  # redacts itself, on its hot path
-    return _plain_span_exporter(settings, name)
-
-
-def _plain_span_exporter(settings: Settings, name: str) -> SpanExporter:
+    """One trace exporter other than ``jsonl`` by its OTEL_TRACES_EXPORTER name, as the SDK makes it
+    (no redaction, no guard: :func:`span_processor` puts it behind both)."""
     if name == "console":
         return ConsoleSpanExporter()
     if name == "otlp":
@@ -102,11 +112,12 @@ def _plain_span_exporter(settings: Settings, name: str) -> SpanExporter:
     return exporter
 
 
-def metric_reader(settings: Settings, name: str) -> MetricReader:
-    """One metric reader by its OTEL_METRICS_EXPORTER name (push exporters get a periodic reader)."""
+def metric_reader(settings: Settings, name: str, redactor: Redactor) -> MetricReader:
+    """One metric reader by its OTEL_METRICS_EXPORTER name: push exporters get a periodic reader,
+    with redaction in front. A pull reader (an entry point that is a MetricReader) is served as is."""
     exporter: MetricExporter | MetricReader
     if name == "jsonl":
-        exporter = JsonlMetricExporter(settings)
+        exporter = JsonlMetricWriter(settings)
     elif name == "console":
         exporter = ConsoleMetricExporter()
     elif name == "otlp":
@@ -122,27 +133,31 @@ def metric_reader(settings: Settings, name: str) -> MetricReader:
     if isinstance(exporter, MetricReader):
         return exporter
     return PeriodicExportingMetricReader(
-        exporter,
+        RedactingMetricExporter(exporter, redactor),
         export_interval_millis=settings.metric_export_interval_ms,
         export_timeout_millis=settings.metric_export_timeout_ms,
     )
 
 
-def span_processor(settings: Settings, name: str, dropped: Counter) -> SpanProcessor:
-    """The processor for one trace exporter.
+def local_copy(settings: Settings, jobs: JobSummaries) -> BackPressureSpanProcessor:
+    """The ``jsonl`` exporter's processor: back-pressure instead of drops (export/processor.py), in
+    front of the local copy's stages: the JSONL writer, then the process and job summaries."""
+    losses = Losses()
+    exporter = LocalSpanExporter(
+        settings, JsonlWriter(settings, losses), [ProcessSummary(settings, losses), jobs], losses
+    )
+    return BackPressureSpanProcessor(
+        exporter,
+        max_queue_size=settings.bsp_max_queue_size,
+        schedule_delay_millis=settings.bsp_schedule_delay_ms,
+        max_export_batch_size=settings.bsp_max_export_batch_size,
+    )
 
-    JSONL gets back-pressure instead of drops (export/processor.py); every other exporter gets the
-    SDK's batch processor, redaction, and its losses counted (export/guard.py).
-    """
-    exporter = span_exporter(settings, name)
-    if isinstance(exporter, JsonlSpanExporter):
-        return BackPressureSpanProcessor(
-            exporter,
-            max_queue_size=settings.bsp_max_queue_size,
-            schedule_delay_millis=settings.bsp_schedule_delay_ms,
-            max_export_batch_size=settings.bsp_max_export_batch_size,
-        )
-    guarded = GuardedSpanExporter(exporter, name, Redactor(settings.redact_keys), dropped)
+
+def span_processor(settings: Settings, name: str, dropped: Counter) -> SpanProcessor:
+    """The processor for one trace exporter other than ``jsonl``: the SDK's batch processor, with
+    its losses counted (export/guard.py). It goes behind the redaction stage."""
+    guarded = GuardedSpanExporter(span_exporter(settings, name), name, dropped)
     return CountingBatchSpanProcessor(
         guarded,
         name,
@@ -171,11 +186,11 @@ class Handle:
         self._shut = False
 
     @property
-    def jsonl_span_exporter(self) -> JsonlSpanExporter | None:
-        """The JSONL trace exporter, when JSONL is on (tests and the CLI read its file path)."""
+    def jsonl_span_exporter(self) -> LocalSpanExporter | None:
+        """The local copy's exporter, when JSONL is on (tests and the CLI read its file path)."""
         for processor in self.span_processors:
             exporter = getattr(processor, "span_exporter", None)
-            if isinstance(exporter, JsonlSpanExporter):
+            if isinstance(exporter, LocalSpanExporter):
                 return exporter
         return None
 
@@ -267,17 +282,18 @@ def _logger_provider(settings: Settings, resource: Resource) -> Any:
 def build(settings: Settings) -> Handle:
     """Create providers (or add JSONL to the ones already installed) and register exit hooks."""
     handle = Handle(settings)
-    resource = build_resource(settings)
+    redactor = Redactor(settings.redact_keys)
+    resource = build_resource(settings, redactor)
     # Metrics first: the trace processors count what they drop on the meter provider.
     existing_meter = metrics.get_meter_provider()
     if isinstance(existing_meter, MeterProvider):
         handle.meter_provider = existing_meter
-        readers = [metric_reader(settings, "jsonl")] if settings.jsonl else []
+        readers = [metric_reader(settings, "jsonl", redactor)] if settings.jsonl else []
         for reader in readers:
             existing_meter.add_metric_reader(reader)
     else:
         handle.owns_providers = True
-        readers = [metric_reader(settings, n) for n in settings.metrics_exporters]
+        readers = [metric_reader(settings, n, redactor) for n in settings.metrics_exporters]
         handle.meter_provider = MeterProvider(
             resource=resource, metric_readers=readers, shutdown_on_exit=False
         )
@@ -288,23 +304,25 @@ def build(settings: Settings) -> Handle:
     existing_tracer = trace.get_tracer_provider()
     if isinstance(existing_tracer, TracerProvider):
         handle.tracer_provider = existing_tracer
-        processors: list[SpanProcessor] = (
-            [span_processor(settings, "jsonl", dropped)] if settings.jsonl else []
-        )
+        names: tuple[str, ...] = ("jsonl",) if settings.jsonl else ()
     else:
         handle.tracer_provider = TracerProvider(
             resource=resource, sampler=build_sampler(settings), shutdown_on_exit=False
         )
-        processors = [span_processor(settings, n, dropped) for n in settings.traces_exporters]
+        names = settings.traces_exporters
         trace.set_tracer_provider(handle.tracer_provider)
-    for processor in processors:
-        handle.tracer_provider.add_span_processor(processor)
+    processors: list[SpanProcessor] = []
+    behind: list[SpanProcessor] = []
+    for name in names:
+        if name == "jsonl":
+            jobs = JobSummaries(settings)  # marks each job's spans at start; summarises them at export
+            processors.append(local_copy(settings, jobs))
+            behind += [jobs, JobProgress(settings.data_dir, redactor=redactor)]
+        else:
+            processors.append(span_processor(settings, name, dropped))
     handle.span_processors = processors
-    jsonl_exporter = handle.jsonl_span_exporter
-    if jsonl_exporter is not None:  # one summaries.jsonl line per finished *.job span
-        handle.tracer_provider.add_span_processor(JobSummaries.attach(jsonl_exporter))
-        # and a progress record per open one, for `modeltel show --running`
-        handle.tracer_provider.add_span_processor(JobProgress(settings.data_dir))
+    if processors:
+        handle.tracer_provider.add_span_processor(RedactionStage(redactor, [*processors, *behind]))
 
     if settings.logs_exporters and handle.owns_providers:
         handle.logger_provider = _logger_provider(settings, resource)

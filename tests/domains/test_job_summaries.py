@@ -108,3 +108,33 @@ def test_inference_summary_has_the_quality_snapshot(tmp_path: Path) -> None:
     assert q["class_distribution"] == {"b": 0.5, "a": 0.25, "unknown": 0.25}
     assert q["feature_missingness"] == {"1": 0.25}
     assert nightly["calibration"] is None
+
+
+SECRET_NUMBERS = """
+from modeltel import simulation
+
+with simulation.job("sweep", n_tasks=1):
+    with simulation.run(model="m", api_key=987654321) as run:
+        run.record(password=4242, steps=12)
+"""
+
+
+def test_secret_numbers_reach_no_summary(tmp_path: Path) -> None:
+    """Summaries are folded from the redacted spans: a secret-keyed number is neither summed nor shown."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SECRET_NUMBERS)],
+        env=base_env(tmp_path, OTEL_SERVICE_NAME="secret-numbers"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = summaries(tmp_path)
+    assert sorted(s["kind"] for s in lines) == ["process", "simulation"]
+    for line in lines:
+        assert "modeltel.simulation.api_key" not in line["numeric"]
+        assert "modeltel.simulation.password" not in line["numeric"]
+        assert line["numeric"]["modeltel.simulation.steps"]["sum"] == 12.0  # other numbers still count
+    text = (tmp_path / "summaries.jsonl").read_text()
+    for leaked in ("987654321", "4242"):
+        assert leaked not in text

@@ -40,6 +40,39 @@ def test_stock_sdk_configurator_finds_jsonl_by_entry_point(tmp_path: Path) -> No
     assert jsonl_files(tmp_path, "metrics")[0].name.startswith("ep-")
 
 
+def test_built_by_the_stock_sdk_the_exporters_still_redact(tmp_path: Path) -> None:
+    """With no modeltel pipeline in front, the entry-point exporters redact on their own: span and
+    metric attributes, the resource, and the numbers the process summary adds up."""
+    code = """
+    from opentelemetry import trace, metrics
+    from opentelemetry.sdk._configuration import _initialize_components
+    _initialize_components(trace_exporter_names=["jsonl"], metric_exporter_names=["jsonl"])
+    with trace.get_tracer("t").start_as_current_span("s") as span:
+        span.set_attribute("xApiKey", "sk-ep-span-1f2e")
+        span.set_attribute("password", 918273645)
+    metrics.get_meter("t").create_counter("c").add(1, {"authorization": "sk-ep-metric-3d4c"})
+    trace.get_tracer_provider().shutdown()
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=base_env(tmp_path, OTEL_SERVICE_NAME="ep", OTEL_RESOURCE_ATTRIBUTES="team.token=sk-ep-res-5b6a"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    written = {str(p.relative_to(tmp_path)): p.read_text() for p in tmp_path.rglob("*.jsonl")}
+    assert "summaries.jsonl" in written and len(written) == 3
+    leaks = [
+        (name, secret)
+        for name, text in written.items()
+        for secret in ("sk-ep-span-1f2e", "sk-ep-metric-3d4c", "sk-ep-res-5b6a", "918273645")
+        if secret in text
+    ]
+    assert leaks == []
+    assert all("<redacted>" in text for name, text in written.items() if name != "summaries.jsonl")
+
+
 def _finished_spans(n: int) -> list:
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "svc/with space"}))

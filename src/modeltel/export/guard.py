@@ -1,4 +1,4 @@
-"""What stands between the SDK and a network (or console) exporter: redaction and drop counting.
+"""What stands between the redaction stage and a network (or console) exporter: drop counting.
 
 ``modeltel.export.dropped`` (a counter of spans, attributes ``modeltel.exporter`` and
 ``modeltel.drop.reason``) counts every span that never reached a receiver: ``queue_full`` when
@@ -20,7 +20,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from modeltel import _sigterm, semconv
-from modeltel.export.redact import Redactor
 
 WARNING_INTERVAL_S = 60.0
 """At most one queue-full warning per exporter per minute; the counter has every drop."""
@@ -37,17 +36,16 @@ def dropped_counter(meter_provider: MeterProvider) -> Counter:
 
 
 class GuardedSpanExporter(SpanExporter):
-    """Hands ``inner`` redacted spans and counts the spans of every batch it fails to export."""
+    """Counts the spans of every batch ``inner`` fails to export (the spans arrive redacted)."""
 
-    def __init__(self, inner: SpanExporter, name: str, redactor: Redactor, dropped: Counter) -> None:
+    def __init__(self, inner: SpanExporter, name: str, dropped: Counter) -> None:
         self.inner = inner
-        self.redactor = redactor
         self._dropped = dropped
         self._attributes = {semconv.EXPORTER_NAME: name, semconv.DROP_REASON: "export_failed"}
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            result = self.inner.export(self.redactor.spans(spans))
+            result = self.inner.export(spans)
         except Exception:
             self._dropped.add(len(spans), self._attributes)
             raise

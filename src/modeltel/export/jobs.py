@@ -1,13 +1,14 @@
-"""Job summaries: one ``RunSummary`` line in ``summaries.jsonl`` per finished ``*.job`` span (DESIGN §5).
+"""Job summaries: one ``RunSummary`` line in ``summaries.jsonl`` per finished ``*.job`` span.
 
 Two halves, because the application's threads must not pay for statistics:
 
-* :meth:`JobSummaries.on_start` (a span processor, application thread): when a ``simulation.job``,
-  ``calibration.job`` or ``inference.job`` span opens, remember it; when a span opens whose parent
-  belongs to an open job, mark it as the job's too. One dict lookup per span start, nothing at end.
-* :meth:`JobSummaries.add` (called by the JSONL span exporter on its export thread): fold the marked
-  spans of each exported batch into their job's :class:`~modeltel.export.summary.SpanStats`; when the
-  job span itself arrives, write its summary line.
+* :meth:`JobSummaries.on_start` (a span processor behind the redaction stage, application thread):
+  when a ``simulation.job``, ``calibration.job`` or ``inference.job`` span opens, remember it; when
+  a span opens whose parent belongs to an open job, mark it as the job's too. One dict lookup per
+  span start, nothing at end.
+* :meth:`JobSummaries.add` (a stage of the local copy, :mod:`modeltel.export.local`, export
+  thread): fold the marked spans of each batch, already redacted, into their job's
+  :class:`~modeltel.export.summary.SpanStats`; when the job span itself arrives, write its line.
 
 Memory is bounded by the spans in flight (open or queued for export), never by the job's length:
 a span's mark is dropped when it is exported, and :data:`MAX_TRACKED_SPANS` caps the rest.
@@ -20,7 +21,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -28,8 +29,7 @@ from opentelemetry.trace import StatusCode
 
 from modeltel import semconv as sc
 from modeltel.config import Settings
-from modeltel.store.files import append_line
-from modeltel.store.layout import SUMMARIES_FILE
+from modeltel.export.local import service_of
 from modeltel.export.summary import (
     CalibrationSummary,
     QualitySnapshot,
@@ -37,9 +37,8 @@ from modeltel.export.summary import (
     SpanStats,
     TrajectoryPoint,
 )
-
-if TYPE_CHECKING:
-    from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel.store.files import append_line
+from modeltel.store.layout import SUMMARIES_FILE
 
 _logger = logging.getLogger(__name__)
 
@@ -79,13 +78,6 @@ class JobSummaries(SpanProcessor):
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._owner.clear)  # the parent's open jobs are not ours
 
-    @classmethod
-    def attach(cls, exporter: JsonlSpanExporter) -> JobSummaries:
-        """A tracker fed by ``exporter``; add the returned processor to the tracer provider."""
-        tracker = cls(exporter.settings)
-        exporter.jobs = tracker
-        return tracker
-
     # --- application thread -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         owner = self._owner
@@ -113,7 +105,7 @@ class JobSummaries(SpanProcessor):
         return True
 
     # --- export thread ------------------------------------------------------------------------------
-    def add(self, spans: Sequence[ReadableSpan], service: str | None) -> None:
+    def add(self, spans: Sequence[ReadableSpan]) -> None:
         """Fold an exported batch into the open jobs; write the summary of each job that ended."""
         owner = self._owner
         if not owner:
@@ -136,7 +128,13 @@ class JobSummaries(SpanProcessor):
             job.stats.add(batch)
         for job, span in finished:
             self._forget(job)
-            self._write(job_summary(job.kind, span, job.stats, self.settings, service or "unknown_service"))
+            self._write(job_summary(job.kind, span, job.stats, self.settings, self._service(span)))
+
+    def close(self) -> None:
+        return None
+
+    def _service(self, span: ReadableSpan) -> str:
+        return self.settings.service_name or service_of(span.resource)
 
     def _forget(self, job: _Job) -> None:
         # Marks of the job's spans that never reached export (dropped by a full queue, or still
@@ -146,7 +144,6 @@ class JobSummaries(SpanProcessor):
                 self._owner.pop(span_id, None)
 
     def _write(self, summary: RunSummary) -> None:
-
         try:
             append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())
         except OSError as exc:

@@ -23,7 +23,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from modeltel import _sigterm
-from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel.export.local import LocalSpanExporter
 
 _logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class BackPressureSpanProcessor(SpanProcessor):
 
     def __init__(
         self,
-        exporter: JsonlSpanExporter,
+        exporter: LocalSpanExporter,
         *,
         max_queue_size: int = 2048,
         schedule_delay_millis: float = 5000,

@@ -33,6 +33,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from modeltel import semconv as sc
 from modeltel._process import start_ticks
+from modeltel.config import DEFAULT_REDACT_KEYS
+from modeltel.export.redact import Redactor
 from modeltel.store.files import remove_file, replace_file
 from modeltel.store.layout import RUNNING_DIR
 
@@ -135,9 +137,15 @@ class JobProgress(SpanProcessor):
     """Writes, refreshes and removes the progress record of each open job (module docstring)."""
 
     def __init__(
-        self, data_dir: Path, *, interval: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        data_dir: Path,
+        *,
+        redactor: Redactor | None = None,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.data_dir = data_dir
+        self.redactor = redactor if redactor is not None else Redactor(DEFAULT_REDACT_KEYS)
         self.interval = interval
         self._clock = clock
         self._jobs: dict[int, _Job] = {}
@@ -209,11 +217,12 @@ class JobProgress(SpanProcessor):
 
     def _open(self, span: Span, kind: str) -> None:
         context = span.context
-        attributes = span.attributes or {}
+        attributes = self.redactor.attributes(span.attributes) or {}
         name = attributes.get(_JOB_NAME[kind])
         total_key = _TOTAL.get(kind)
         total = _count(attributes.get(total_key)) if total_key else None
-        resource = span.resource.attributes if span.resource is not None else {}
+        redacted = self.redactor.resource(span.resource)
+        resource = redacted.attributes if redacted is not None else {}
         direction = attributes.get(sc.CALIBRATION_DIRECTION) if kind == "calibration" else None
         now = time.time()
         record: ProgressRecord = {

@@ -1,15 +1,20 @@
-"""``RunSummary``: one line in ``summaries.jsonl`` per finished process (and, later, per job).
+"""``RunSummary``: one line in ``summaries.jsonl`` per finished process (here) and per job (jobs.py).
 
-The accumulator runs on the exporter's thread, never on the application's, and its memory is
-bounded: count, error count, total, min and max are exact; percentiles come from a reservoir of at
-most :data:`RESERVOIR_SIZE` durations per span name (exact below that, Algorithm R above).
+Summaries are a stage of the local copy (:mod:`modeltel.export.local`): they fold the batches
+the JSONL writer was given, already redacted, so a secret-keyed number is a ``<redacted>`` string
+by then and is never added up. The accumulator runs on the exporter's thread, never on the
+application's, and its memory is bounded: count, error count, total, min and max are exact;
+percentiles come from a reservoir of at most :data:`RESERVOIR_SIZE` durations per span name (exact
+below that, Algorithm R above).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import os
 import random
+import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -19,7 +24,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
 
+from modeltel.config import Settings
+from modeltel.export.local import Losses, service_of
 from modeltel.export.otlp_json import read_fields
+from modeltel.store.files import append_line
+from modeltel.store.layout import SUMMARIES_FILE
 
 SCHEMA_VERSION = 1
 RESERVOIR_SIZE = 65_536
@@ -290,3 +299,40 @@ class SpanStats:
             by_name={name: s.stats() for name, s in sorted(self.by_name.items())},
             numeric={key: n.stats() for key, n in sorted(self.numeric.items())},
         )
+
+
+class ProcessSummary:
+    """The process's ``RunSummary``: every batch of the local copy folded in, written at shutdown
+    (skipped when nothing was traced). A forked child starts its own."""
+
+    def __init__(self, settings: Settings, losses: Losses) -> None:
+        self.settings = settings
+        self.losses = losses
+        self._service = settings.service_name
+        self._start()
+        os.register_at_fork(after_in_child=self._start)
+
+    def _start(self) -> None:
+        self.stats = SpanStats()
+        self._started_ns = time.time_ns()
+        self._pid = os.getpid()
+
+    def add(self, spans: Sequence[ReadableSpan]) -> None:
+        if self._service is None and spans:
+            self._service = service_of(spans[0].resource)
+        self.stats.add(spans)
+
+    def close(self) -> None:
+        if self.stats.span_count == 0:
+            return
+        summary = self.stats.process_summary(
+            service=self._service or "unknown_service",
+            run_id=self.settings.run_id,
+            pid=self._pid,
+            started_ns=self._started_ns,
+            dropped=self.losses.dropped,
+        )
+        try:
+            append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())
+        except OSError as exc:
+            self.losses.record(f"{SUMMARIES_FILE} under {self.settings.data_dir}", 0, exc)

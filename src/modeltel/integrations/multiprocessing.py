@@ -52,7 +52,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from modeltel import providers
 from modeltel.config import Settings
-from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel.export.local import LocalSpanExporter
 from modeltel.propagation import capture, extract
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def _jsonl_processors_of(handle: Handle) -> tuple[SpanProcessor, ...]:
     if known is handle and pid == os.getpid():
         return found
     found = tuple(
-        p for p in handle.span_processors if isinstance(getattr(p, "span_exporter", None), JsonlSpanExporter)
+        p for p in handle.span_processors if isinstance(getattr(p, "span_exporter", None), LocalSpanExporter)
     )
     _jsonl_processors = (os.getpid(), handle, found)
     return found
