@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from modeltel import _sigterm
+
 if TYPE_CHECKING:
     from modeltel.providers import Handle
 
@@ -34,5 +36,7 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"modeltel.{name}")
     raise AttributeError(f"module 'modeltel' has no attribute {name!r}")
 
+
+_sigterm.install()  # here, not in configure(): see modeltel/_sigterm.py
 
 __all__ = ["__version__", "configure"]

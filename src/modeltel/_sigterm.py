@@ -5,6 +5,12 @@ and shuts telemetry down, which takes the span processors' and files' locks, and
 not reentrant. If the main thread was itself inside a flush, a shutdown or a back-pressure export
 when the signal came, it already holds them, and the handler would wait for them forever.
 
+The handler is installed when ``modeltel`` is first imported on the main thread (:func:`install`),
+not when telemetry is configured: Python lets only the main thread set a handler, and an app whose
+first ``simulation.run`` happens in a thread pool configures there. At SIGTERM it shuts down
+whatever configuration exists by then (none: it only dies of SIGTERM, as without modeltel). A
+handler the app set before importing modeltel is left alone, as is one it sets after.
+
 Those places run under :func:`deferred`. A SIGTERM arriving inside one is remembered and sent
 again when the outermost one ends, so the handler then runs with no lock held. Other threads need
 no deferral: the handler waits for their locks, and they go on and release them.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -55,3 +62,18 @@ def handler(shutdown: Callable[[], None]) -> Callable[[int, FrameType | None], A
         os.kill(os.getpid(), signal.SIGTERM)
 
     return on_sigterm
+
+
+def install() -> None:
+    """Put modeltel's handler on SIGTERM, from the main thread, where no handler is set yet."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, handler(_shutdown_configured))
+
+
+def _shutdown_configured() -> None:
+    providers = sys.modules.get("modeltel.providers")  # not imported: nothing was configured
+    current = getattr(providers, "_current", None)
+    if current is not None:
+        current.shutdown()
