@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from modeltel._cluster import RANKS_CHOICES, exports_remotely, launch_run_id, parallel_position, parse_ranks
+
 from modeltel.store.layout import unsafe_reason
 
 Signal = Literal["traces", "metrics", "logs"]
@@ -59,7 +61,18 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODELTEL_DATA_DIR", "./modeltel-data", "where local JSONL goes"),
     EnvVar("MODELTEL_JSONL", "true", "write local JSONL in addition to other exporters"),
     EnvVar("MODELTEL_CAPTURE_CONTENT", "false", "record prompts, completions and raw inputs"),
-    EnvVar("MODELTEL_RUN_ID", None, "groups the traces of one logical run across processes"),
+    EnvVar(
+        "MODELTEL_RUN_ID",
+        None,
+        "groups the traces of one logical run across processes; default: the batch scheduler's job "
+        "(array) id, else the launcher's, else generated",
+    ),
+    EnvVar(
+        "MODELTEL_RANKS",
+        "all",
+        "which ranks of a parallel job send over OTLP and other remote exporters: all, first, "
+        "first-per-node or sample:N; every rank keeps its local JSONL",
+    ),
     EnvVar(
         "MODELTEL_REDACT_KEYS",
         "password,passwd,pwd,secret,token,authorization,credential,credentials,cookie,"
@@ -146,6 +159,8 @@ class Settings(BaseModel):
     capture_content: bool = False
     redact_keys: tuple[str, ...] = tuple(DEFAULT_REDACT_KEYS)
     run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ranks: str = "all"
+    """MODELTEL_RANKS, validated; ranks it does not pick export to JSONL only."""
     service_name: str | None = None
     traces_exporters: tuple[str, ...] = ()
     metrics_exporters: tuple[str, ...] = ()
@@ -366,6 +381,36 @@ def _service_name(reader: _Reader) -> str | None:
     return None
 
 
+def _ranks(reader: _Reader) -> str:
+    value = reader.raw("MODELTEL_RANKS")
+    if value is None:
+        return "all"
+    reader.sources["MODELTEL_RANKS"] = "MODELTEL_RANKS"
+    parsed = parse_ranks(value)
+    if parsed is None:
+        reader.problem("MODELTEL_RANKS", value, f"expected {RANKS_CHOICES}; using all")
+        return "all"
+    return parsed
+
+
+def _keep_local_only_unless_picked(values: dict[str, object], environ: Mapping[str, str]) -> None:
+    """A rank MODELTEL_RANKS does not pick keeps only its JSONL exporters (after overrides, so a
+    forwarded exporter list cannot bring the remote ones back in a rank's child processes)."""
+    ranks = values["ranks"]
+    if not isinstance(ranks, str) or exports_remotely(ranks, parallel_position(environ)):
+        return
+    for key in ("traces_exporters", "metrics_exporters", "logs_exporters"):
+        exporters = values.get(key)
+        if isinstance(exporters, tuple | list):
+            values[key] = tuple(e for e in exporters if e == "jsonl")
+
+
+def process_environment() -> Mapping[str, str]:
+    """This process's environment, for readers of variables that belong to someone else (the
+    resource detectors read the scheduler's and the launcher's): config stays the one reader."""
+    return os.environ
+
+
 def check_data_dir(path: Path) -> str | None:
     """Why ``path`` cannot hold modeltel's files, or None when it can. Creates nothing."""
     probe = path.absolute()
@@ -461,10 +506,12 @@ def load_settings(
     redact = reader.raw("MODELTEL_REDACT_KEYS")
     if redact is not None:
         values["redact_keys"] = tuple(k.strip() for k in redact.split(",") if k.strip())
-    run_id = reader.raw("MODELTEL_RUN_ID")
+    run_id = reader.raw("MODELTEL_RUN_ID") or launch_run_id(reader.environ)
     if run_id is not None:
         values["run_id"] = run_id
+    values["ranks"] = _ranks(reader)
     values.update(overrides)
+    _keep_local_only_unless_picked(values, reader.environ)
     values["sources"] = reader.sources
     if reader.problems:
         if strict:

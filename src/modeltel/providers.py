@@ -44,6 +44,7 @@ from opentelemetry.sdk.trace.export import (
 
 from modeltel import _sigterm, semconv
 from modeltel.config import Settings, Signal
+from modeltel.detectors import cluster_resource
 from modeltel.export.guard import CountingBatchSpanProcessor, GuardedSpanExporter, dropped_counter
 from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricWriter, JsonlWriter
@@ -71,12 +72,16 @@ def build_sampler(settings: Settings) -> sampling.Sampler:
 
 
 def build_resource(settings: Settings, redactor: Redactor | None = None) -> Resource:
-    """SDK resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) plus modeltel's run id, redacted."""
+    """SDK resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) plus modeltel's run id, redacted.
+
+    Under a batch scheduler or a parallel launcher the cluster detectors add the job, array task,
+    node and rank (modeltel/detectors.py); OTEL_RESOURCE_ATTRIBUTES still overrides any of them.
+    """
     attributes: dict[str, str] = {semconv.RESOURCE_RUN_ID: settings.run_id}
     if settings.service_name is not None:
         attributes["service.name"] = settings.service_name
     redactor = redactor if redactor is not None else Redactor(settings.redact_keys)
-    resource = redactor.resource(Resource.create(attributes))
+    resource = redactor.resource(cluster_resource().merge(Resource.create(attributes)))
     assert resource is not None
     return resource
 

@@ -31,6 +31,29 @@ INSTRUMENTATION_SCOPE: Final = "modeltel"
 RESOURCE_RUN_ID: Final = "modeltel.run.id"
 """Resource attribute grouping the traces of one logical run across processes (MODELTEL_RUN_ID)."""
 
+# --- resource: batch scheduler (modeltel.hpc.*), set by the detectors in modeltel.detectors --------
+HPC_SCHEDULER: Final = "modeltel.hpc.scheduler"
+"""``slurm``, ``pbs`` (PBS Pro, Torque, OpenPBS), ``lsf`` or ``sge``."""
+HPC_JOB_ID: Final = "modeltel.hpc.job.id"
+"""This process's job as the scheduler names it (an array task's own id: ``1234[3]``, ``31337.4``)."""
+HPC_JOB_NAME: Final = "modeltel.hpc.job.name"
+HPC_ARRAY_JOB_ID: Final = "modeltel.hpc.array.job_id"
+"""The array's job id, shared by all its tasks; the default run id of an array task."""
+HPC_ARRAY_TASK_ID: Final = "modeltel.hpc.array.task_id"
+"""Integer index of this task in its array."""
+HPC_CLUSTER: Final = "modeltel.hpc.cluster"
+HPC_NODE: Final = "modeltel.hpc.node"
+"""The node the scheduler runs this process on, in the scheduler's own name for it."""
+
+# --- resource: parallel launch (modeltel.parallel.*): mpirun, srun, torchrun ----------------------
+PARALLEL_LAUNCHER: Final = "modeltel.parallel.launcher"
+"""Whose variables gave the rank: ``openmpi``, ``pmi`` (MPICH, Intel MPI), ``torchrun``, ``slurm``."""
+PARALLEL_RANK: Final = "modeltel.parallel.rank"
+PARALLEL_LOCAL_RANK: Final = "modeltel.parallel.local_rank"
+"""Rank among the processes of the same node."""
+PARALLEL_WORLD_SIZE: Final = "modeltel.parallel.world_size"
+"""Integers: rank in ``[0, world_size)``."""
+
 # --- span names -----------------------------------------------------------------------------------
 SPAN_SIMULATION_JOB: Final = "simulation.job"
 SPAN_SIMULATION_RUN: Final = "simulation.run"
