@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from otlp_files import attrs, base_env, trace_requests
+from launch_env import clean_env
+from otlp_files import attrs, trace_requests
 
 APP = """
 import modeltel
@@ -25,18 +26,6 @@ modeltel.configure(service_name="cluster-app")
 with trace.get_tracer("t").start_as_current_span("work"):
     pass
 """
-
-LAUNCH_PREFIXES = ("SLURM", "PBS_", "LSB_", "LSF_", "SGE_", "OMPI_", "PMI_", "PMIX_", "MPI_LOCALRANKID")
-LAUNCH_NAMES = ("JOB_ID", "JOB_NAME", "RANK", "WORLD_SIZE", "LOCAL_RANK", "HOSTNAME", "TORCHELASTIC_RUN_ID")
-
-
-def clean_env(data: Path, **extra: str) -> dict[str, str]:
-    """``base_env`` without any scheduler or launcher variable this machine might have."""
-    env = {
-        k: v for k, v in base_env(data).items() if not k.startswith(LAUNCH_PREFIXES) and k not in LAUNCH_NAMES
-    }
-    env.update(extra)
-    return env
 
 
 def run_app(data: Path, source: str = APP, **env: str) -> subprocess.CompletedProcess[str]:

@@ -284,6 +284,10 @@ __all__ += [
 # --- distributed execution ------------------------------------------------------------------------
 DASK_WORKER_ADDRESS: Final = "modeltel.dask.worker.address"
 """On every span a Dask worker process starts: the worker's address (``tcp://127.0.0.1:40123``)."""
+SPAN_MPI_JOB: Final = "mpi.job"
+"""Rank 0's span over a whole MPI job (``modeltel.integrations.mpi``); every rank's work is under it."""
+SPAN_MPI_RANK: Final = "mpi.rank"
+"""One per rank, a child of ``mpi.job``: the rank's lifetime in the job, parent of its work."""
 
 # --- reading and exporting (modeltel show / stats / export, issue 4) ------------------------------
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_SYSTEM  # noqa: E402
