@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -205,8 +206,8 @@ def run(command: str, body: Callable[[argparse.Namespace], int], args: argparse.
     except CommandError as exc:
         print(f"modeltel {command}: {exc}", file=sys.stderr)
         return exc.code
-    except BrokenPipeError:  # `modeltel show | head`
-        return EXIT_OK
+    except BrokenPipeError:  # `modeltel show | head`: main() leaves quietly, the same for every command
+        raise
     except OSError as exc:
         print(f"modeltel {command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -216,15 +217,28 @@ def run(command: str, body: Callable[[argparse.Namespace], int], args: argparse.
 def output(target: str) -> Iterator[IO[str]]:
     """A text stream that becomes file ``target`` only if the command finishes (``-``: stdout).
 
-    Written next to the target and renamed into place, so a failure never leaves half a file; the
-    file is private (0600) like the data it comes from.
+    A regular file (or a new path) is written next to the target and renamed into place, so a
+    failure never leaves half a file; the file is private (0600) like the data it comes from. A
+    symlink's target is the one replaced, so the link survives. Anything else that exists (a FIFO
+    a reader waits on, ``/dev/null``, a terminal) is opened and written where it is: renaming over
+    it would replace the device or the pipe with a file nobody reads.
     """
     if target == "-":
         yield sys.stdout
         return
-    path = Path(target)
+    path = Path(os.path.realpath(target))
+    try:
+        mode: int | None = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise CommandError(f"-o: {target} is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
+            yield stream
+        return
     if not path.parent.is_dir():
-        raise CommandError(f"-o: no such directory: {path.parent}")
+        raise CommandError(f"-o: no such directory: {Path(target).parent}")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
@@ -237,6 +251,29 @@ def output(target: str) -> Iterator[IO[str]]:
 
 
 # --- tables ------------------------------------------------------------------------------------------
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters and lone surrogates escaped (``\\x1b``, ``\\r``).
+
+    Span names and attribute values come from whatever wrote the files; printed raw, an escape
+    sequence in one could clear the screen, retitle the window or overwrite a table row, and a lone
+    surrogate cannot be encoded at all.
+    """
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 def use_color(stream: IO[str]) -> bool:
@@ -255,9 +292,10 @@ def render_table(
     """Aligned columns (the first ``left`` to the left, numbers to the right).
 
     With ``color``: bold header, a rule, red highlighted rows. ``details(i)`` gives indented lines
-    to print under row ``i``.
+    to print under row ``i``. Every cell and detail goes through :func:`printable`.
     """
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    shown = [[printable(cell) for cell in cells] for cells in rows]
+    widths = [max(len(h), *(len(r[i]) for r in shown)) if shown else len(h) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         parts = [
@@ -271,13 +309,13 @@ def render_table(
         out.append("─" * len(line(headers)))
     else:
         out.append(line(headers))
-    for index, cells in enumerate(rows):
+    for index, cells in enumerate(shown):
         text = line(cells)
         if color and highlight is not None and highlight(index):
             text = f"\033[31m{text}\033[0m"
         out.append(text)
         if details is not None:
-            out.extend(f"    {detail}" for detail in details(index))
+            out.extend(f"    {printable(detail)}" for detail in details(index))
     return "\n".join(out)
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from modeltel.config import SIGNALS, ConfigError, Settings, load_settings
+from modeltel.config import SIGNALS, ConfigError, Settings, load_settings, mask_url
 
 CONNECT_TIMEOUT_S = 1.0
 """How long a TCP connect to an endpoint may take before it counts as unreachable."""
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
 
 
 def report(settings: Settings) -> dict[str, Any]:
-    """Effective settings with their sources; header values are never included."""
+    """Effective settings with their sources; header values and URL passwords are never included."""
     return {
         "enabled": settings.enabled,
         "data_dir": str(settings.data_dir.resolve()),
@@ -47,7 +47,7 @@ def report(settings: Settings) -> dict[str, Any]:
         "logs_exporters": list(settings.logs_exporters),
         "otlp": {
             signal: {
-                "endpoint": otlp.endpoint,
+                "endpoint": None if otlp.endpoint is None else mask_url(otlp.endpoint),
                 "protocol": otlp.protocol,
                 "headers": sorted(otlp.headers),
                 "timeout_s": otlp.timeout_s,
@@ -80,8 +80,8 @@ def endpoints_in_use(settings: Settings) -> list[dict[str, Any]]:
         host, port = parts.hostname or "localhost", parts.port or DEFAULT_PORTS[otlp.protocol]
         entry = found.setdefault((host, port), {"host": host, "port": port, "signals": [], "urls": []})
         entry["signals"].append(signal)
-        if url not in entry["urls"]:
-            entry["urls"].append(url)
+        if mask_url(url) not in entry["urls"]:
+            entry["urls"].append(mask_url(url))
     return list(found.values())
 
 
@@ -124,10 +124,12 @@ def main(args: argparse.Namespace) -> int:
         data["endpoints"] = endpoints
         print(json.dumps(data, indent=2))
         return 0
+    from modeltel.cli._reading import printable
+
     for key, value in data.items():
-        print(f"{key:18} {value}")
+        print(printable(f"{key:18} {value}"))
     print()
-    print(_health_text(health.to_json()))
+    print("\n".join(printable(line) for line in _health_text(health.to_json()).splitlines()))
     print()
     print(_endpoints_text(endpoints))
     return 0
