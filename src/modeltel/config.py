@@ -25,7 +25,6 @@ from urllib.parse import unquote, urlparse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from modeltel._cluster import RANKS_CHOICES, exports_remotely, launch_run_id, parallel_position, parse_ranks
-
 from modeltel.store.layout import unsafe_reason
 
 Signal = Literal["traces", "metrics", "logs"]
@@ -73,6 +72,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "which ranks of a parallel job send over OTLP and other remote exporters: all, first, "
         "first-per-node or sample:N; every rank keeps its local JSONL",
     ),
+    EnvVar("MODELTEL_DEBUG", "false", "`true` makes the CLI print the traceback of an unexpected error"),
     EnvVar(
         "MODELTEL_REDACT_KEYS",
         "password,passwd,pwd,secret,token,authorization,credential,credentials,cookie,"
@@ -103,6 +103,44 @@ ENV_VARS: tuple[EnvVar, ...] = (
 Per-signal forms (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` etc.) are honoured too and override the
 generic ones, as the OTLP exporter specification says.
 """
+
+
+@dataclass(frozen=True)
+class IntegerSetting:
+    """A whole-number setting: its variable, default, and the least value the SDK accepts."""
+
+    variable: str
+    default: int
+    minimum: int
+
+
+INTEGER_SETTINGS: dict[str, IntegerSetting] = {
+    "bsp_schedule_delay_ms": IntegerSetting("OTEL_BSP_SCHEDULE_DELAY", 5000, 1),
+    "bsp_max_queue_size": IntegerSetting("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1),
+    "bsp_max_export_batch_size": IntegerSetting("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1),
+    "bsp_export_timeout_ms": IntegerSetting("OTEL_BSP_EXPORT_TIMEOUT", 30000, 0),
+    "metric_export_interval_ms": IntegerSetting("OTEL_METRIC_EXPORT_INTERVAL", 60000, 1),
+    "metric_export_timeout_ms": IntegerSetting("OTEL_METRIC_EXPORT_TIMEOUT", 30000, 0),
+}
+"""The :class:`Settings` fields read from a whole-number variable. A ``configure()`` keyword for one
+of them is checked by the same rule as its variable: the SDK refuses a batch processor whose queue
+or batch is 0 or whose batch exceeds its queue, and a bad value there would stall every span."""
+
+_USER_INFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?([^/?#]*)@")
+
+
+def mask_url(value: str) -> str:
+    """``value`` with the password (or a lone user name, often a token) of a URL masked.
+
+    ``http://user:S3CR@host:4318`` is shown as ``http://user:****@host:4318``; whatever names an
+    endpoint in a message, a warning or ``modeltel doctor`` goes through here first.
+    """
+
+    def masked(match: re.Match[str]) -> str:
+        user, sep, _ = match.group(2).partition(":")
+        return f"{match.group(1) or ''}{user}:****@" if sep else f"{match.group(1) or ''}****@"
+
+    return _USER_INFO.sub(masked, value, count=1)
 
 
 DEFAULT_REDACT_KEYS = next(str(v.default) for v in ENV_VARS if v.name == "MODELTEL_REDACT_KEYS").split(",")
@@ -302,16 +340,23 @@ def parse_header_list(value: str, name: str) -> dict[str, SecretStr]:
     return headers
 
 
-def _parse_endpoint(reader: _Reader, name: str, value: str) -> str | None:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        reader.problem(name, value, "expected a URL like http://host:4317; ignoring it")
-        return None
+def _parse_endpoint(reader: _Reader, name: str, value: str, protocol: OtlpProtocol) -> str | None:
+    shown = mask_url(value)
     try:
+        parsed = urlparse(value)
         parsed.port  # noqa: B018 - raises on a non-numeric port
     except ValueError:
-        reader.problem(name, value, "the port is not a number; ignoring it")
+        reader.problem(name, shown, "the port is not a number; ignoring it")
         return None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        reader.problem(name, shown, "expected a URL like http://host:4317; ignoring it")
+        return None
+    if protocol == "grpc" and "@" in parsed.netloc:
+        # gRPC takes no credentials from the URL: it would try to resolve "user:password@host" as
+        # a host name, fail on every export and print the password in each failure message.
+        reason = "gRPC takes no credentials in the URL (use OTEL_EXPORTER_OTLP_HEADERS); dropping them"
+        reader.problem(name, shown, reason)
+        return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
     return value
 
 
@@ -329,7 +374,7 @@ def _otlp_signal(reader: _Reader, signal: Signal) -> OtlpSignalSettings:
     found = reader.first(specific, "OTEL_EXPORTER_OTLP_ENDPOINT")
     if found:
         reader.sources[found[0]] = found[0]
-        endpoint = _parse_endpoint(reader, *found)
+        endpoint = _parse_endpoint(reader, *found, protocol)
         if endpoint is not None and protocol == "http/protobuf" and found[0] != specific:
             # The generic HTTP endpoint is a base URL; per-signal ones are used as given (OTLP spec).
             endpoint = endpoint.rstrip("/") + f"/v1/{signal}"
@@ -490,19 +535,24 @@ def load_settings(
         "otlp": otlp,
         "sampler": sampler,
         "sampler_arg": sampler_arg,
-        "bsp_schedule_delay_ms": reader.integer("OTEL_BSP_SCHEDULE_DELAY", 5000),
-        "bsp_max_queue_size": reader.integer("OTEL_BSP_MAX_QUEUE_SIZE", 2048, minimum=1),
-        "bsp_max_export_batch_size": reader.integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, minimum=1),
-        "bsp_export_timeout_ms": reader.integer("OTEL_BSP_EXPORT_TIMEOUT", 30000),
-        "metric_export_interval_ms": reader.integer("OTEL_METRIC_EXPORT_INTERVAL", 60000, minimum=1),
-        "metric_export_timeout_ms": reader.integer("OTEL_METRIC_EXPORT_TIMEOUT", 30000),
     }
+    overrides = dict(overrides)
+    named: dict[str, str] = {}  # where each integer came from, for the message: keyword or variable
+    for field_name, setting in INTEGER_SETTINGS.items():
+        named[field_name] = setting.variable
+        values[field_name] = reader.integer(setting.variable, setting.default, setting.minimum)
+        if field_name in overrides:
+            named[field_name] = field_name
+            values[field_name] = _integer_override(reader, field_name, overrides.pop(field_name), setting)
     queue, batch = values["bsp_max_queue_size"], values["bsp_max_export_batch_size"]
     if isinstance(queue, int) and isinstance(batch, int) and batch > queue:
+        fallback = min(INTEGER_SETTINGS["bsp_max_export_batch_size"].default, queue)
         reader.problem(
-            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", str(batch), f"must not exceed OTEL_BSP_MAX_QUEUE_SIZE ({queue})"
+            named["bsp_max_export_batch_size"],
+            str(batch),
+            f"must not exceed {named['bsp_max_queue_size']} ({queue}); using {fallback}",
         )
-        values["bsp_max_export_batch_size"] = min(512, queue)
+        values["bsp_max_export_batch_size"] = fallback
     redact = reader.raw("MODELTEL_REDACT_KEYS")
     if redact is not None:
         values["redact_keys"] = tuple(k.strip() for k in redact.split(",") if k.strip())
@@ -519,6 +569,31 @@ def load_settings(
         for problem in reader.problems:
             warnings.warn(f"modeltel: {problem}", ConfigWarning, stacklevel=2)
     return Settings.model_validate(values)
+
+
+def _integer_override(reader: _Reader, name: str, value: object, setting: IntegerSetting) -> int:
+    """A ``configure(name=value)`` integer, held to its variable's rule; the default if it breaks it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        reader.problem(name, _shown(value), f"expected a whole number; using {setting.default}")
+        return setting.default
+    if value < setting.minimum:
+        reader.problem(name, str(value), f"must be >= {setting.minimum}; using {setting.default}")
+        return setting.default
+    reader.sources[name] = "configure()"
+    return value
+
+
+def _shown(value: object) -> str:
+    try:
+        return repr(value)[:80]
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def debug_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """``MODELTEL_DEBUG``: whether the CLI prints the traceback of an error it did not expect."""
+    value = (os.environ if environ is None else environ).get("MODELTEL_DEBUG", "")
+    return value.strip().lower() in _TRUE
 
 
 DISTRO_VARIABLES = {"OTEL_PYTHON_DISTRO": "modeltel", "OTEL_PYTHON_CONFIGURATOR": "modeltel"}
