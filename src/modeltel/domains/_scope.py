@@ -12,6 +12,7 @@ import copy
 import functools
 import inspect
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from time import perf_counter
 from types import TracebackType
@@ -58,6 +59,46 @@ def record_error(span: Span, exc: BaseException) -> None:
     span.set_status(Status(StatusCode.ERROR, message))
 
 
+_DESCRIBE = reprlib.Repr()
+_DESCRIBE.maxlevel, _DESCRIBE.maxstring, _DESCRIBE.maxother = 3, 60, 60
+
+
+def describe(value: object) -> str:
+    """A short repr of a caller's value for an error message, whatever the value does.
+
+    The message must name the argument even when the value's ``__repr__`` raises or it is a list
+    nested 10,000 deep: the error is about the caller's value, not one from inside the message.
+    """
+    try:
+        return _DESCRIBE.repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
+
+
+def text(argument: str, value: object) -> str:
+    """A name the caller gave (model, provider, job name), as ``str``, or a ValueError naming it.
+
+    Anything ``str()`` accepts is taken, as before; a value whose ``__str__`` fails (or recurses
+    without end) is the caller's error here, not an exception from deep in the SDK later.
+    """
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except Exception as exc:
+        raise ValueError(
+            f"{argument}: expected a str, got {type(value).__name__} whose str() fails ({type(exc).__name__})"
+        ) from None
+
+
+def whole(argument: str, value: object) -> int:
+    """A whole number the caller gave (an iteration number, a count), or a ValueError naming it."""
+    found = number(argument, value)
+    if isinstance(found, float) and not found.is_integer():
+        raise ValueError(f"{argument}={describe(value)}: expected a whole number")
+    return int(found)
+
+
 def _scalar(value: object) -> AttributeValue | None:
     if isinstance(value, str | bool | int | float):
         return value
@@ -76,10 +117,10 @@ def attribute_value(key: str, value: object) -> AttributeValue:
     if isinstance(value, list | tuple):
         items = [_scalar(v) for v in value]
         kinds = {type(i) for i in items}
-        if None not in kinds and len(kinds) <= 1:
+        if type(None) not in kinds and len(kinds) <= 1:
             return cast(AttributeValue, tuple(items))
     raise ValueError(
-        f"{key}={value!r}: an attribute must be a str, bool, int or float, or a list of one of them"
+        f"{key}={describe(value)}: an attribute must be a str, bool, int or float, or a list of one of them"
     )
 
 
@@ -95,7 +136,7 @@ def number(argument: str, value: object) -> int | float:
     found = _scalar(value)
     if isinstance(found, int | float):
         return found
-    raise ValueError(f"{argument}={value!r}: expected a number")
+    raise ValueError(f"{argument}={describe(value)}: expected a number")
 
 
 class Scope:

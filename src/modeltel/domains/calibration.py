@@ -21,7 +21,7 @@ from opentelemetry.util.types import AttributeValue
 from modeltel import semconv as sc
 from modeltel.domains import _runtime
 from modeltel.domains._runtime import Runtime
-from modeltel.domains._scope import NOOP, Scope, attribute_value, number, prefixed
+from modeltel.domains._scope import NOOP, Scope, attribute_value, prefixed, text, whole
 
 Direction = Literal["minimize", "maximize"]
 
@@ -125,7 +125,8 @@ class CalibrationJob(Scope):
         """A child span ``calibration.iteration``, numbered 0, 1, 2, … unless ``number`` is given."""
         if self._span is None:
             return cast(CalibrationIteration, NOOP)
-        return CalibrationIteration(self._rt, self, next(self._counter) if number is None else int(number))
+        chosen = next(self._counter) if number is None else whole("number", number)
+        return CalibrationIteration(self._rt, self, chosen)
 
     def observe(self, iteration: int, loss: float) -> tuple[float, bool]:
         """Fold an iteration's best loss into the job: returns (best so far, whether it improved)."""
@@ -211,7 +212,7 @@ class CalibrationIteration(Scope):
         """Child span ``calibration.evaluate`` over ``n`` evaluations (simulations, batches, …)."""
         attrs: dict[str, AttributeValue] = {}
         if n is not None:
-            attrs[sc.CALIBRATION_N_EVALUATIONS] = int(number("n", n))
+            attrs[sc.CALIBRATION_N_EVALUATIONS] = whole("n", n)
         return self._phase(sc.SPAN_CALIBRATION_EVALUATE, attrs)
 
     def tell(self) -> CalibrationPhase:
@@ -230,7 +231,7 @@ class CalibrationIteration(Scope):
 
     def _take_n_params(self, numbers: dict[str, float]) -> None:
         if "n_params" in numbers:
-            self._n_params = int(number("n_params", numbers["n_params"]))
+            self._n_params = whole("n_params", numbers["n_params"])
 
     def losses(self, losses: Iterable[float] | np.ndarray | float) -> float | None:
         """Fold a batch of losses into the iteration and the job; returns the batch's best.
@@ -315,13 +316,15 @@ def job(
         return _NOOP_JOB
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction={direction!r}: expected 'minimize' or 'maximize'")
+    name = text("name", name)
+    algorithm = None if algorithm is None else text("algorithm", algorithm)
     values: dict[str, AttributeValue] = {
-        sc.CALIBRATION_JOB_NAME: str(name),
+        sc.CALIBRATION_JOB_NAME: name,
         sc.CALIBRATION_DIRECTION: direction,
     }
     if algorithm is not None:
-        values[sc.CALIBRATION_ALGORITHM] = str(algorithm)
+        values[sc.CALIBRATION_ALGORITHM] = algorithm
     if max_iterations is not None:
         values[sc.CALIBRATION_MAX_ITERATIONS] = attribute_value("max_iterations", max_iterations)
     prefixed(sc.CALIBRATION_PREFIX, attrs, values)
-    return CalibrationJob(rt, str(name), None if algorithm is None else str(algorithm), direction, values)
+    return CalibrationJob(rt, name, algorithm, direction, values)

@@ -21,7 +21,7 @@ from opentelemetry.util.types import AttributeValue
 
 from modeltel import semconv as sc
 from modeltel.domains import _runtime
-from modeltel.domains._scope import record_error
+from modeltel.domains._scope import record_error, whole
 from modeltel.domains.calibration import CalibrationJob
 from modeltel.domains.calibration import job as calibration_job
 
@@ -101,7 +101,7 @@ class TrainingCallback:
     def on_epoch_begin(self, epoch: int | None = None, logs: Mapping[Any, Any] | None = None) -> None:
         self._close_step(logs=None)
         self._close_epoch(logs=None)
-        self._epoch_number = self._epoch_number + 1 if epoch is None else int(epoch)
+        self._epoch_number = self._epoch_number + 1 if epoch is None else whole("epoch", epoch)
         attributes: dict[str, AttributeValue] = {sc.CALIBRATION_EPOCH: self._epoch_number}
         attributes.update(numeric_attributes(logs))
         self._epoch = self._start(sc.SPAN_CALIBRATION_EPOCH, attributes)
@@ -112,7 +112,7 @@ class TrainingCallback:
 
     def on_step_begin(self, step: int | None = None, logs: Mapping[Any, Any] | None = None) -> None:
         self._close_step(logs=None)
-        self._step_number = self._step_number + 1 if step is None else int(step)
+        self._step_number = self._step_number + 1 if step is None else whole("step", step)
         attributes: dict[str, AttributeValue] = {sc.CALIBRATION_STEP: self._step_number}
         if self._epoch_number >= 0:
             attributes[sc.CALIBRATION_EPOCH] = self._epoch_number

@@ -25,7 +25,7 @@ from opentelemetry.util.types import AttributeValue
 from modeltel import semconv as sc
 from modeltel.domains import _runtime
 from modeltel.domains._runtime import Runtime
-from modeltel.domains._scope import NOOP, Scope, exception_type, number, prefixed
+from modeltel.domains._scope import NOOP, Scope, exception_type, number, prefixed, text
 from modeltel.domains.calibration import histogram_sample
 from modeltel.quality import QualityAccumulator, QualityStats, quality_stats
 
@@ -238,7 +238,7 @@ class Generate(Scope):
         if cost_usd is not None:
             values[sc.INFERENCE_COST_USD] = float(_non_negative("cost_usd", cost_usd))
         if response_model is not None:
-            values[sc.GEN_AI_RESPONSE_MODEL] = str(response_model)
+            values[sc.GEN_AI_RESPONSE_MODEL] = text("response_model", response_model)
         if self._span is not None:
             self._span.set_attributes(values)
 
@@ -248,10 +248,11 @@ class Generate(Scope):
         if span is None or rt is None or not rt.capture_content:
             return
         if prompt is not None:
-            message = {"role": "user", "parts": [{"type": "text", "content": str(prompt)}]}
+            message = {"role": "user", "parts": [{"type": "text", "content": text("prompt", prompt)}]}
             span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, json.dumps([message]))
         if completion is not None:
-            message = {"role": "assistant", "parts": [{"type": "text", "content": str(completion)}]}
+            answer = text("completion", completion)
+            message = {"role": "assistant", "parts": [{"type": "text", "content": answer}]}
             span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, json.dumps([message]))
 
     def _end(self, rt: Runtime, span: Span, seconds: float, exc: BaseException | None) -> None:
@@ -289,9 +290,10 @@ def job(name: str, model: str | None = None, **attrs: object) -> InferenceJob:
     rt = _runtime.active
     if rt is not None and not rt.enabled:
         return _NOOP_JOB
-    values: dict[str, AttributeValue] = {sc.INFERENCE_JOB_NAME: str(name)}
+    values: dict[str, AttributeValue] = {sc.INFERENCE_JOB_NAME: text("name", name)}
     if model is not None:
-        values[sc.INFERENCE_MODEL] = str(model)
+        model = text("model", model)
+        values[sc.INFERENCE_MODEL] = model
     prefixed(sc.INFERENCE_PREFIX, attrs, values)
     return InferenceJob(rt, model, values)
 
@@ -310,9 +312,9 @@ def _predict(
     rt = _runtime.active
     if rt is not None and not rt.enabled:
         return _NOOP_PREDICT
-    metric_attrs: dict[str, AttributeValue] = {sc.INFERENCE_MODEL: str(model)}
+    metric_attrs: dict[str, AttributeValue] = {sc.INFERENCE_MODEL: text("model", model)}
     if framework is not None:
-        metric_attrs[sc.INFERENCE_FRAMEWORK] = str(framework)
+        metric_attrs[sc.INFERENCE_FRAMEWORK] = text("framework", framework)
     values = dict(metric_attrs)
     prefixed(sc.INFERENCE_PREFIX, attrs, values)
     return InferencePredict(rt, values, metric_attrs, job)
@@ -325,10 +327,11 @@ def generate(
     rt = _runtime.active
     if rt is not None and not rt.enabled:
         return _NOOP_GENERATE
+    operation, model = text("operation", operation), text("model", model)
     metric_attrs: dict[str, AttributeValue] = {
-        sc.GEN_AI_OPERATION_NAME: str(operation),
-        sc.GEN_AI_PROVIDER_NAME: str(provider),
-        sc.GEN_AI_REQUEST_MODEL: str(model),
+        sc.GEN_AI_OPERATION_NAME: operation,
+        sc.GEN_AI_PROVIDER_NAME: text("provider", provider),
+        sc.GEN_AI_REQUEST_MODEL: model,
     }
     values = dict(metric_attrs)
     prefixed(sc.INFERENCE_PREFIX, attrs, values)

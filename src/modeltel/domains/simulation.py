@@ -12,7 +12,7 @@ from opentelemetry.util.types import AttributeValue
 from modeltel import semconv as sc
 from modeltel.domains import _runtime
 from modeltel.domains._runtime import Runtime
-from modeltel.domains._scope import NOOP, Scope, attribute_value, prefixed
+from modeltel.domains._scope import NOOP, Scope, attribute_value, prefixed, text
 
 
 class SimulationJob(Scope):
@@ -96,7 +96,7 @@ class SimulationPhase(Scope):
 
     def __init__(self, rt: Runtime | None, name: str, parent: Context | None) -> None:
         super().__init__(rt)
-        self._name = str(name)
+        self._name = text("name", name)
         self._parent_context = parent
 
     def _parent(self) -> Context | None:
@@ -123,7 +123,7 @@ def job(name: str, n_tasks: int | None = None, **attrs: object) -> SimulationJob
     rt = _runtime.active
     if rt is not None and not rt.enabled:
         return _NOOP_JOB
-    values: dict[str, AttributeValue] = {sc.SIMULATION_JOB_NAME: str(name)}
+    values: dict[str, AttributeValue] = {sc.SIMULATION_JOB_NAME: text("name", name)}
     if n_tasks is not None:
         values[sc.SIMULATION_N_TASKS] = attribute_value("n_tasks", n_tasks)
     prefixed(sc.SIMULATION_PREFIX, attrs, values)
@@ -135,9 +135,12 @@ def run(model: str, param_id: str | None = None, seed: int | None = None, **attr
     rt = _runtime.active
     if rt is not None and not rt.enabled:
         return _NOOP_RUN
+    model = text("model", model)
     values: dict[str, AttributeValue] = {sc.SIMULATION_MODEL: model}
     if param_id is not None:
-        values[sc.SIMULATION_PARAM_ID] = param_id
+        values[sc.SIMULATION_PARAM_ID] = (
+            param_id if type(param_id) is str else attribute_value("param_id", param_id)
+        )
     if seed is not None:
         values[sc.SIMULATION_SEED] = seed if type(seed) is int else attribute_value("seed", seed)
     if attrs:
