@@ -106,3 +106,18 @@ def test_progress_records_the_pipeline_writes_validate(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     records = [ProgressRecord.model_validate_json(text) for text in json.loads(done.stdout)]
     assert [r.kind for r in records] == ["calibration"]
+
+
+def test_reading_summaries_imports_no_sdk(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = example_run(tmp_path / "data")
+    code = (
+        "import sys; from pathlib import Path; from modeltel.read import iter_summaries; "
+        f"n = len(list(iter_summaries([Path({str(data / 'summaries.jsonl')!r})]))); "
+        "print(n, 'opentelemetry.sdk' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    count, sdk = done.stdout.split()
+    assert int(count) >= 1 and sdk == "False", done.stderr

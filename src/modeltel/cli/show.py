@@ -23,7 +23,7 @@ from modeltel.read.summaries import iter_summaries, select_summaries
 from modeltel.store.layout import is_data_dir
 
 if TYPE_CHECKING:
-    from modeltel.export.summary import RunSummary
+    from modeltel.store.schemas import RunSummary
 
 MAX_JOBS_SHOWN = 20
 """Table output lists the latest jobs only; ``--format json`` has them all."""

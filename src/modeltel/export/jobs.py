@@ -30,15 +30,10 @@ from opentelemetry.trace import StatusCode
 from modeltel import semconv as sc
 from modeltel.config import Settings
 from modeltel.export.local import service_of
-from modeltel.export.summary import (
-    CalibrationSummary,
-    QualitySnapshot,
-    RunSummary,
-    SpanStats,
-    TrajectoryPoint,
-)
+from modeltel.export.summary import SpanStats
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE
+from modeltel.store.schemas import CalibrationSummary, QualitySnapshot, RunSummary, TrajectoryPoint
 
 _logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -64,29 +64,9 @@ _JOB_NAME = {
 _TOTAL = {"simulation": sc.SIMULATION_N_TASKS, "calibration": sc.CALIBRATION_MAX_ITERATIONS}
 
 
-class ProgressRecord(TypedDict):
-    """One file under ``<data_dir>/running/`` (JSON). Times are Unix seconds."""
-
-    schema_version: int
-    kind: str
-    job_name: str | None
-    service: str
-    trace_id: str
-    span_id: str
-    pid: int
-    pid_start: str | None
-    """The process's start time in clock ticks since boot (Linux), so a reused pid is not taken
-    for the job's process; None elsewhere."""
-    host: str
-    started: float
-    updated: float
-    iterations: int | None
-    max_iterations: int | None
-    best_loss: float | None
-    direction: str | None
-    runs: int | None
-    n_tasks: int | None
-    batches: int | None
+ProgressRecord = dict[str, Any]
+"""A record as written: the fields of :class:`modeltel.store.schemas.ProgressRecord` (a test holds
+the files to that schema), kept as a plain dict because its counts change on the app thread."""
 
 
 def _count(value: Any) -> int | None:

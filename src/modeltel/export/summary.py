@@ -18,19 +18,18 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
-from pydantic import BaseModel, Field
 
 from modeltel.config import Settings
 from modeltel.export.local import Losses, service_of
 from modeltel.export.otlp_json import read_fields
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE
+from modeltel.store.schemas import DurationStats, NumericStats, RunSummary
 
-SCHEMA_VERSION = 1
 RESERVOIR_SIZE = 65_536
 
 _ERROR = StatusCode.ERROR
@@ -69,90 +68,6 @@ def _gather(
                     numbers = values[key] = []
                 numbers.append(value)
     return first, durations, errors, values
-
-
-class DurationStats(BaseModel):
-    """Durations of the spans of one name, in seconds."""
-
-    count: int
-    errors: int
-    total_s: float
-    mean_s: float
-    min_s: float
-    p50_s: float
-    p95_s: float
-    max_s: float
-
-
-class NumericStats(BaseModel):
-    """A numeric span attribute over every span that carried it."""
-
-    count: int
-    sum: float
-    mean: float
-    min: float
-    max: float
-
-
-class TrajectoryPoint(BaseModel):
-    """An iteration that improved the best loss, and the best loss after it."""
-
-    iteration: int
-    best_loss: float
-
-
-class CalibrationSummary(BaseModel):
-    """What a calibration job found and where its time went (ask / evaluate / tell, seconds)."""
-
-    direction: Literal["minimize", "maximize"] = "minimize"
-    iterations: int = 0
-    best_loss: float | None = None
-    iterations_to_best: int | None = None
-    trajectory: list[TrajectoryPoint] = Field(default_factory=list)
-    phase_seconds: dict[str, float] = Field(default_factory=dict)
-
-
-class QualitySnapshot(BaseModel):
-    """An inference job's output quality over all its predictions (confidence, rejects, classes)."""
-
-    predictions: int = 0
-    confidence_mean: float | None = None
-    confidence_median: float | None = None
-    confidence_p5: float | None = None
-    confidence_p95: float | None = None
-    confidence_std: float | None = None
-    reject_rate: float | None = None
-    entropy_mean: float | None = None
-    class_distribution: dict[str, float] = Field(default_factory=dict)
-    """Fraction of predictions per class, most frequent first (at most 64 classes)."""
-    feature_missingness: dict[str, float] = Field(default_factory=dict)
-    """Fraction of missing values per feature column that had any, worst first (at most 64)."""
-
-
-class RunSummary(BaseModel):
-    """What one process (kind ``process``) or one job recorded. ``schema_version`` guards readers."""
-
-    schema_version: int = SCHEMA_VERSION
-    kind: Literal["process", "simulation", "calibration", "inference"]
-    service: str
-    run_id: str
-    pid: int
-    job_name: str | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
-    start: datetime
-    end: datetime
-    duration_s: float
-    status: Literal["ok", "error"]
-    span_count: int
-    dropped_spans: int = 0
-    """Spans this process recorded that never reached its JSONL file (write errors, stalls)."""
-    by_name: dict[str, DurationStats] = Field(default_factory=dict)
-    numeric: dict[str, NumericStats] = Field(default_factory=dict)
-    calibration: CalibrationSummary | None = None
-    """Calibration jobs only."""
-    quality: QualitySnapshot | None = None
-    """Inference jobs only."""
 
 
 class _NameStats:

@@ -1,4 +1,4 @@
-"""``summaries.jsonl``: one :class:`~modeltel.export.summary.RunSummary` per finished job or process.
+"""``summaries.jsonl``: one :class:`~modeltel.store.schemas.RunSummary` per finished job or process.
 
 Read line by line; a line that is not JSON or not a RunSummary is reported like a bad trace line
 and skipped. A newer ``schema_version`` is read for the fields this version knows.
@@ -15,14 +15,14 @@ from modeltel.read.files import BadLine
 from modeltel.read.query import OnBadLine, warn_bad_line
 
 if TYPE_CHECKING:
-    from modeltel.export.summary import RunSummary
+    from modeltel.store.schemas import RunSummary
 
 
 def iter_summaries(files: Sequence[Path], *, on_bad_line: OnBadLine | None = None) -> Iterator[RunSummary]:
     """Every summary in ``files``, in file order."""
     from pydantic import ValidationError
 
-    from modeltel.export.summary import RunSummary  # imports the SDK: only when there are summaries
+    from modeltel.store.schemas import RunSummary  # pydantic: only when there are summaries
 
     report = on_bad_line or warn_bad_line
     for path in files:
