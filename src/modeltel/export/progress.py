@@ -37,10 +37,10 @@ from modeltel.config import DEFAULT_REDACT_KEYS
 from modeltel.export.redact import Redactor
 from modeltel.store.files import remove_file, replace_file
 from modeltel.store.layout import RUNNING_DIR
+from modeltel.store.schemas import PROGRESS_SCHEMA_VERSION
 
 _logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 
 JOB_KINDS: Mapping[str, str] = {
     sc.SPAN_SIMULATION_JOB: "simulation",
@@ -206,7 +206,7 @@ class JobProgress(SpanProcessor):
         direction = attributes.get(sc.CALIBRATION_DIRECTION) if kind == "calibration" else None
         now = time.time()
         record: ProgressRecord = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": PROGRESS_SCHEMA_VERSION,
             "kind": kind,
             "job_name": None if name is None else str(name),
             "service": str(resource.get("service.name", "unknown_service")),
