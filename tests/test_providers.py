@@ -46,7 +46,7 @@ def span_names(data: Path) -> list[str]:
         ("", 0),
         ("sys.exit(3)", 3),
         ("raise RuntimeError('uncaught')", 1),
-        ("os.kill(os.getpid(), signal.SIGINT); time.sleep(5)", 1),
+        ("os.kill(os.getpid(), signal.SIGINT); time.sleep(5)", -signal.SIGINT),  # as without modeltel
         ("os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)", -signal.SIGTERM),
     ],
     ids=["normal", "sys.exit", "uncaught", "SIGINT", "SIGTERM"],

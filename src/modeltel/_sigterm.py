@@ -1,4 +1,5 @@
-"""Flush on SIGTERM without deadlocking on the locks the interrupted code holds.
+"""Flush on SIGTERM without deadlocking on the locks the interrupted code holds; keep the exit
+status of a program a signal ended (SIGTERM here, SIGINT in :func:`at_exit`).
 
 Python runs a signal handler on the main thread between two bytecodes. Modeltel's handler flushes
 and shuts telemetry down, which takes the span processors' and files' locks, and those locks are
@@ -62,6 +63,30 @@ def handler(shutdown: Callable[[], None]) -> Callable[[int, FrameType | None], A
         os.kill(os.getpid(), signal.SIGTERM)
 
     return on_sigterm
+
+
+def at_exit(shutdown: Callable[[], None]) -> Callable[[], None]:
+    """``shutdown`` for :mod:`atexit` that keeps the status of a program a Ctrl-C ended.
+
+    A program ended by an uncaught KeyboardInterrupt dies of SIGINT (status -2, 130 in a shell):
+    CPython sets a flag when the exception leaves ``__main__`` and kills itself with SIGINT after
+    the exit handlers. But running any code from a string (``exec("...")``, which every
+    ``dataclass`` and ``namedtuple`` definition does) clears that flag, and the flush at exit
+    imports and defines such things, so the program exited 1 instead. Running one string that
+    raises KeyboardInterrupt sets the flag again, and the handlers registered before this one
+    still run, as they would without modeltel.
+    """
+
+    def shutdown_keeping_sigint() -> None:
+        interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+        try:
+            shutdown()
+        finally:
+            if interrupted:
+                with contextlib.suppress(KeyboardInterrupt):
+                    exec("raise KeyboardInterrupt", {})  # a string: only that path sets the flag
+
+    return shutdown_keeping_sigint
 
 
 def install() -> None:

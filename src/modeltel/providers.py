@@ -347,7 +347,7 @@ def _install_propagation(handle: Handle) -> None:
 
 
 def _register_exit_hooks(handle: Handle) -> None:
-    atexit.register(handle.shutdown)
+    atexit.register(_sigterm.at_exit(handle.shutdown))
     # multiprocessing's fork children end in os._exit, which skips atexit; its finalizers do run.
     multiprocessing.util.register_after_fork(handle, _finalize_in_child)
     if threading.current_thread() is not threading.main_thread():
