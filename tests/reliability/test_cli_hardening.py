@@ -232,6 +232,15 @@ def test_output_to_a_device_writes_into_it(hostile: Path, null_device: Path, com
     assert not [p for p in null_device.parent.iterdir() if p.name.startswith(f".{null_device.name}.")]
 
 
+def test_output_to_dev_stdout_reaches_the_pipe(hostile: Path) -> None:
+    assert os.path.islink("/dev/stdout")
+    result = cli("export", "--format", "csv", "-o", "/dev/stdout", "--data-dir", str(hostile))
+    err = no_traceback(result)
+    assert result.returncode == 0, err
+    assert b"trace_id" in result.stdout.split(b"\n", 1)[0]
+    assert os.path.islink("/dev/stdout"), "/dev/stdout was replaced"
+
+
 def test_output_to_a_regular_file_is_still_atomic_and_private(hostile: Path, tmp_path: Path) -> None:
     target = tmp_path / "spans.csv"
     target.write_text("old contents\n")

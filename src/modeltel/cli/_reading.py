@@ -226,17 +226,17 @@ def output(target: str) -> Iterator[IO[str]]:
     if target == "-":
         yield sys.stdout
         return
-    path = Path(os.path.realpath(target))
     try:
-        mode: int | None = path.stat().st_mode
+        mode: int | None = os.stat(target).st_mode
     except FileNotFoundError:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
         raise CommandError(f"-o: {target} is a directory")
-    if mode is not None and not stat.S_ISREG(mode):
-        with open(path, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
+    if mode is not None and not stat.S_ISREG(mode):  # e.g. /dev/stdout, which is a link to a pipe
+        with open(target, "w", encoding="utf-8", errors="backslashreplace", newline="") as stream:
             yield stream
         return
+    path = Path(os.path.realpath(target))
     if not path.parent.is_dir():
         raise CommandError(f"-o: no such directory: {Path(target).parent}")
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
