@@ -121,3 +121,14 @@ def test_reading_summaries_imports_no_sdk(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     count, sdk = done.stdout.split()
     assert int(count) >= 1 and sdk == "False", done.stderr
+
+
+def test_a_summary_line_of_100k_brackets_is_skipped_with_one_warning(tmp_path: Path) -> None:
+    data = example_run(tmp_path / "data")
+    good = (data / "summaries.jsonl").read_text()
+    (data / "summaries.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n" + good)
+    shown = modeltel("show", "--format", "json", str(data))
+    assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in shown.stderr and "RecursionError" not in shown.stderr
+    assert shown.stderr.count("summaries.jsonl:1: skipped invalid line (not a RunSummary") == 1
+    assert json.loads(shown.stdout)["processes"], "the good summaries are still read"

@@ -6,12 +6,11 @@ and skipped. A newer ``schema_version`` is read for the fields this version know
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modeltel.read.files import BadLine
+from modeltel.read.files import BadLine, iter_records, line_number
 from modeltel.read.query import OnBadLine, warn_bad_line
 
 if TYPE_CHECKING:
@@ -26,15 +25,22 @@ def iter_summaries(files: Sequence[Path], *, on_bad_line: OnBadLine | None = Non
 
     report = on_bad_line or warn_bad_line
     for path in files:
-        with open(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield RunSummary.model_validate(json.loads(line))
-                except (ValueError, ValidationError) as exc:
-                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    report(BadLine(path, number, f"not a RunSummary: {reason}"))
+        for record in iter_records(path):
+            if not record.data.strip() and record.reason is None:
+                continue
+            try:
+                if record.reason is not None:
+                    raise ValueError(record.reason)
+                # pydantic's own JSON parser: bounded nesting, where json.loads would recurse out
+                yield RunSummary.model_validate_json(record.data)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                reason = f"{where}: {first['msg']}" if where else first["msg"]
+                report(BadLine(path, line_number(path, record.offset), f"not a RunSummary: {reason}"))
+            except ValueError as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                report(BadLine(path, line_number(path, record.offset), f"not a RunSummary: {reason}"))
 
 
 def select_summaries(
