@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e '.[dev,optuna,dask,viz]'
+	$(PY) -m pip install -q -e '.[dev,optuna,dask,viz,mpi,ray]'
 	touch $@ $(VENV)/.installed
 
 # Phoenix (the integration tests' OTLP receiver) gets its own venv: its dependencies must not
