@@ -28,7 +28,7 @@ def test_table_for_a_real_run(run_dir: Path) -> None:
     assert result.stderr == ""
     assert "\033[" not in result.stdout  # plain text in a pipe
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{run_dir}: 6 spans in 1 files ({lines[0].split('(')[1]}"
+    assert lines[0] == f"{run_dir}: 6 spans in 1 file ({lines[0].split('(')[1]}"
     rows = _rows(result.stdout)
     assert rows["span"][:8] == ["span", "name", "count", "errors", "total", "mean", "p50", "p95"]
     assert rows["task"][1:3] == ["3", "0"] and rows["failing"][1:3] == ["1", "1"]

@@ -81,8 +81,8 @@ def test_real_run_by_name_and_empty_model(run_dir: Path) -> None:
     names = _json("--data-dir", str(run_dir), "--by", "name")["groups"]
     assert {g["group"]: g["calls"] for g in names} == {"task": 3, "sweep": 1, "report": 1, "failing": 1}  # type: ignore[union-attr]
     empty = modeltel("stats", "--data-dir", str(run_dir), "--by", "model")
-    assert empty.returncode == 0 and empty.stdout == ""
-    assert empty.stderr.startswith("no spans with gen_ai.request.model, gen_ai.response.model")
+    assert empty.returncode == 1 and empty.stdout == ""
+    assert empty.stderr.startswith("modeltel stats: no spans with gen_ai.request.model, gen_ai.response")
 
 
 def test_fast_path_file_by_model(tmp_path: Path) -> None:

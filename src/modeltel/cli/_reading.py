@@ -323,6 +323,11 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def counted(value: int, noun: str, plural: str | None = None) -> str:
+    """``1 span``, ``2 spans``, ``1,024 files``: a count with its noun in agreement."""
+    return f"{value:,} {noun if value == 1 else plural or noun + 's'}"
+
+
 def number(value: float | None, digits: int = 4) -> str:
     if value is None:
         return "-"

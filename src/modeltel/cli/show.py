@@ -23,7 +23,7 @@ from modeltel.read.summaries import iter_summaries, select_summaries
 from modeltel.store.layout import is_data_dir
 
 if TYPE_CHECKING:
-    from modeltel.store.schemas import RunSummary
+    from modeltel.store.schemas import CalibrationSummary, RunSummary
 
 MAX_JOBS_SHOWN = 20
 """Table output lists the latest jobs only; ``--format json`` has them all."""
@@ -104,7 +104,8 @@ def _show(args: argparse.Namespace) -> int:
     color = reading.use_color(sys.stdout)
     span_count = sum(row.count for row in rows)
     scope = f"trace {trace}" if trace else found.described
-    print(f"{scope}: {span_count:,} spans in {len(found.trace_files)} files ({total / 1e6:,.1f} MB)")
+    spans = reading.counted(span_count, "span")
+    print(f"{scope}: {spans} in {reading.counted(len(found.trace_files), 'file')} ({total / 1e6:,.1f} MB)")
     if rows:
         print()
         print(_span_table(rows, color))
@@ -166,8 +167,7 @@ def job_details(job: RunSummary) -> list[str]:
     if job.calibration is not None:
         cal = job.calibration
         best = "-" if cal.best_loss is None else f"{cal.best_loss:.6g}"
-        when = f" at iteration {cal.iterations_to_best}" if cal.iterations_to_best is not None else ""
-        details.append(f"best loss {best}{when} ({cal.direction}, {cal.iterations} iterations)")
+        details.append(f"best loss {best}{_best_iteration(cal)} ({cal.direction})")
         if cal.trajectory:
             points = [f"{p.iteration}:{p.best_loss:.4g}" for p in cal.trajectory]
             if len(points) > 8:
@@ -200,6 +200,21 @@ def job_details(job: RunSummary) -> list[str]:
             worst = list(q.feature_missingness.items())[:4]
             details.append("missing values " + ", ".join(f"{k} {v:.1%}" for k, v in worst))
     return details
+
+
+def _best_iteration(cal: CalibrationSummary) -> str:
+    """`` at iteration 16, after 17 of 30 iterations``: the number, then the count.
+
+    ``iterations_to_best`` is a count (iterations run until the best one, that one included), so
+    the iteration that found the best loss is the trajectory's last improvement, not that count:
+    an Optuna study's ``best_trial.number`` 2 is three trials in.
+    """
+    parts = []
+    if cal.trajectory:
+        parts.append(f" at iteration {cal.trajectory[-1].iteration}")
+    if cal.iterations_to_best is not None:
+        parts.append(f" after {cal.iterations_to_best} of {cal.iterations} iterations")
+    return ",".join(parts)
 
 
 def _running_dir(args: argparse.Namespace) -> Path:

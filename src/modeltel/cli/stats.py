@@ -63,6 +63,9 @@ def _stats(args: argparse.Namespace) -> int:
             on_bad_line=bad,
         )
     rows = stats_rows(result.table)
+    if not rows and args.format == "table":
+        keys = ", ".join(group_keys(args.by)) or "a name"
+        raise reading.CommandError(f"no spans with {keys} in {found.described}", reading.EXIT_FAILURE)
     if args.format == "json":
         document = {
             "source": found.described,
@@ -82,10 +85,6 @@ def _stats(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(records)
     else:
-        if not rows:
-            keys = ", ".join(group_keys(args.by)) or "a name"
-            print(f"no spans with {keys} in {found.described}", file=sys.stderr)
-            return reading.EXIT_OK
         color = reading.use_color(sys.stdout)
         print(_main_table(rows, color))
         print()

@@ -39,8 +39,16 @@ def group_keys(by: str) -> tuple[str, ...]:
 
 
 def stats_query(by: str, *, since_ns: int | None = None, until_ns: int | None = None) -> Query:
+    """The scan behind ``stats --by by``.
+
+    Grouped by an attribute, a ``*.job`` span is left out: it carries the model of the calls it
+    holds but is no call itself, and its duration (all of them) would skew the latency spread.
+    ``--by name`` keeps every span, job spans included, each under its own name.
+    """
+    keys = group_keys(by)
     return Query(
-        group_keys=group_keys(by),
+        group_keys=keys,
+        skip_suffixes=(semconv.JOB_SPAN_SUFFIX,) if keys else (),
         numeric_keys=STATS_KEYS,
         since_ns=since_ns,
         until_ns=until_ns,

@@ -83,6 +83,8 @@ class Query:
     """``(key, other key)`` pairs: where a span lacks ``key``, use its ``other key``."""
     rate: tuple[str, str] | None = None
     """``(rate key, amount key)``: where a span lacks the rate, use amount / duration (tokens/s)."""
+    skip_suffixes: tuple[str, ...] = ()
+    """Spans whose name ends with one of these are left out (``stats``: a ``*.job`` span is no call)."""
 
 
 @dataclass(slots=True)
@@ -250,6 +252,15 @@ def _label(kind: bytes, raw: bytes) -> bytes:
     return raw
 
 
+def _skip(names: list[bytes], group: IntArray | None, count: int, suffixes: tuple[str, ...]) -> BoolArray:
+    """Per span, whether its name ends with one of ``suffixes`` (``group`` indexes distinct ``names``)."""
+    ends = tuple(json.dumps(suffix)[1:-1].encode() for suffix in suffixes)
+    hit = np.fromiter((name.endswith(ends) for name in names), dtype=bool, count=len(names))
+    if group is None:
+        return hit
+    return hit[group] if len(hit) else np.zeros(count, bool)
+
+
 def _empty() -> Columns:
     nothing = np.zeros(0, np.int64)
     return Columns([], np.zeros(0, np.int32), nothing, nothing, np.zeros(0, bool))
@@ -315,6 +326,8 @@ def _fast(data: bytes, query: Query) -> Columns | None:
         labels.update((name, index) for index, name in enumerate(names))
     else:
         group = np.fromiter(map(labels.__getitem__, names), dtype=np.int32, count=count)
+    if query.skip_suffixes:
+        group = np.where(_skip(names, located.group, count, query.skip_suffixes), -1, group).astype(np.int32)
     values = {key: np.full(count, np.nan) for key in query.numeric_keys}
     if len(hits.key):
         hit_keys = np.array(hits.key, dtype=np.bytes_)
@@ -364,6 +377,9 @@ def _fast_by_offsets(data: bytes, query: Query, located: Located, hits: dict[str
         labels.update((name, index) for index, name in enumerate(located.names))
     else:
         group = np.fromiter(map(labels.__getitem__, located.names), dtype=np.int32, count=count)
+    if query.skip_suffixes:
+        skipped = _skip(located.names, located.group, count, query.skip_suffixes)
+        group = np.where(skipped, -1, group).astype(np.int32)
     values = {key: np.full(count, np.nan) for key in query.numeric_keys}
     parts = [hits[key] for key in query.numeric_keys]
     if parts:
@@ -407,6 +423,8 @@ def columns_of(spans: Iterable[Span], query: Query) -> Columns:
     values: dict[str, list[float]] = {key: [] for key in query.numeric_keys}
     for span in spans:
         if query.trace_id is not None and span.trace_id != query.trace_id:
+            continue
+        if span.name.endswith(query.skip_suffixes):
             continue
         if query.group_keys:
             label = None
