@@ -184,7 +184,9 @@ def run_llm(seed: int = 0) -> None:
     """Simulated chat calls: sleeps for time to first token and per output token; no network."""
     rng = np.random.default_rng(seed)
     for prompt in PROMPTS:
-        with inference.generate(model="demo-llm-8b", provider="simulated", operation="chat") as g:
+        with inference.generate(
+            model="demo-llm-8b", provider="simulated", operation="chat", stream=True
+        ) as g:
             input_tokens = 24 + len(prompt.split()) * 4 // 3
             ttft = float(rng.uniform(0.02, 0.06))
             time.sleep(ttft)

@@ -24,6 +24,10 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 )
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 
+SEMCONV_VERSION: Final = "1.41.0"
+"""OpenTelemetry semantic-conventions release whose names, units and bucket advice modeltel follows
+(GenAI ones included); ``modeltel doctor`` prints it so a dashboard can be matched to the data."""
+
 INSTRUMENTATION_SCOPE: Final = "modeltel"
 """Scope name of every tracer and meter the domain layer creates."""
 
@@ -121,7 +125,7 @@ METRIC_EXPORT_DROPPED: Final = "modeltel.export.dropped"
 EXPORTER_NAME: Final = "modeltel.exporter"
 """Attribute of modeltel.export.dropped: the OTEL_TRACES_EXPORTER name (otlp, console, ...)."""
 DROP_REASON: Final = "modeltel.drop.reason"
-"""Attribute of modeltel.export.dropped: ``queue_full`` or ``export_failed``."""
+"""Attribute of modeltel.export.dropped: ``queue_full``, ``export_failed`` or ``exit_timeout``."""
 
 UNIT_SECONDS: Final = "s"
 UNIT_ONE: Final = "1"
@@ -252,25 +256,12 @@ CALIBRATION_STEP: Final = "modeltel.calibration.step"
 METRIC_INFERENCE_PREDICTIONS: Final = "modeltel.inference.predictions"
 """Counter of predictions (rows), so ``rejects / predictions`` is a reject rate in any backend."""
 
-GEN_AI_TTFT_BUCKETS_S: Final[tuple[float, ...]] = (
-    0.001,
-    0.005,
-    0.01,
-    0.02,
-    0.04,
-    0.06,
-    0.08,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
-    5.0,
-    7.5,
-    10.0,
-)
-"""Time to first chunk: millisecond resolution below 0.1 s, up to 10 s."""
+GEN_AI_TTFT_BUCKETS_S: Final[tuple[float, ...]] = tuple(0.01 * 2**i for i in range(14))
+"""Semantic-convention advice for gen_ai.client.operation.time_to_first_chunk: 0.01 … 81.92 s, doubling.
+
+The same list as the operation duration's; the spec's shorter millisecond list belongs to the
+server-side ``gen_ai.server.time_to_first_token``, which modeltel does not emit.
+"""
 
 __all__ += [
     "EXCEPTION_MESSAGE",
@@ -324,4 +315,36 @@ __all__ += [
     "OTEL_STATUS_CODE",
     "OTEL_STATUS_DESCRIPTION",
     "SERVICE_NAME",
+]
+
+# --- GenAI client calls (gen_ai.*, server.*), semantic conventions SEMCONV_VERSION -----------------
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (  # noqa: E402
+    GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_PRESENCE_PENALTY,
+    GEN_AI_REQUEST_SEED,
+    GEN_AI_REQUEST_STOP_SEQUENCES,
+    GEN_AI_REQUEST_STREAM,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_REQUEST_TOP_K,
+    GEN_AI_REQUEST_TOP_P,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_ID,
+)
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT  # noqa: E402
+
+__all__ += [
+    "GEN_AI_REQUEST_FREQUENCY_PENALTY",
+    "GEN_AI_REQUEST_MAX_TOKENS",
+    "GEN_AI_REQUEST_PRESENCE_PENALTY",
+    "GEN_AI_REQUEST_SEED",
+    "GEN_AI_REQUEST_STOP_SEQUENCES",
+    "GEN_AI_REQUEST_STREAM",
+    "GEN_AI_REQUEST_TEMPERATURE",
+    "GEN_AI_REQUEST_TOP_K",
+    "GEN_AI_REQUEST_TOP_P",
+    "GEN_AI_RESPONSE_FINISH_REASONS",
+    "GEN_AI_RESPONSE_ID",
+    "SERVER_ADDRESS",
+    "SERVER_PORT",
 ]

@@ -146,3 +146,11 @@ def test_no_endpoint_in_use(tmp_path: Path) -> None:
 def test_the_otlp_default_is_probed_when_otlp_is_chosen_without_endpoint(tmp_path: Path) -> None:
     (endpoint,) = doctor_json(tmp_path / "d", OTEL_TRACES_EXPORTER="otlp")["endpoints"]
     assert (endpoint["host"], endpoint["port"], endpoint["signals"]) == ("localhost", 4317, ["traces"])
+
+
+def test_the_semantic_convention_version_is_printed(tmp_path: Path) -> None:
+    from modeltel import semconv
+
+    assert doctor_json(tmp_path / "data")["semconv"] == semconv.SEMCONV_VERSION == "1.41.0"
+    table = doctor(tmp_path / "data")
+    assert f"semconv            {semconv.SEMCONV_VERSION}" in table.stdout.splitlines()

@@ -124,7 +124,7 @@ def test_nan_rows_are_left_out_with_a_warning(modeltel_capture: Capture) -> None
 
 
 def test_generate_follows_genai_semconv(modeltel_capture: Capture) -> None:
-    with inference.generate(model="llama3.1", provider="ollama", operation="chat") as g:
+    with inference.generate(model="llama3.1", provider="ollama", operation="chat", stream=True) as g:
         g.usage(
             input_tokens=812, output_tokens=95, ttft_s=0.21, cost_usd=0.0004, response_model="llama3.1:8b"
         )
@@ -244,3 +244,98 @@ def test_job_collects_predictions_from_a_context_copying_thread_pool(modeltel_ca
     with inference.predict(model="clf") as p:  # after the job: counts for nobody's snapshot
         p.outputs(np.full((7, 2), 0.5))
     assert modeltel_capture.span("inference.job").attributes[semconv.INFERENCE_BATCH_SIZE] == 60
+
+
+SPEC_TTFT_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+"""gen_ai.client.operation.time_to_first_chunk's advice in semantic conventions v1.41, typed out."""
+
+
+def test_time_to_first_chunk_has_the_spec_buckets_and_only_streaming_calls(modeltel_capture: Capture) -> None:
+    with inference.generate(model="m", provider="p", stream=True) as g:
+        g.usage(output_tokens=3, ttft_s=0.05)
+    with inference.generate(model="m", provider="p", stream=False) as g:
+        g.usage(output_tokens=3, ttft_s=0.07)
+    with inference.generate(model="m", provider="p") as g:
+        g.usage(output_tokens=3, ttft_s=0.09)
+    (point,) = modeltel_capture.points(semconv.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)
+    assert point.count == 1 and point.sum == pytest.approx(0.05)
+    assert tuple(point.explicit_bounds) == SPEC_TTFT_BUCKETS
+    streamed = [s for s in modeltel_capture.spans("chat m") if s.attributes.get("gen_ai.request.stream")]
+    assert len(streamed) == 1
+
+
+def test_response_model_is_on_every_client_metric_point(modeltel_capture: Capture) -> None:
+    with inference.generate(model="gpt-x", provider="openai", stream=True) as g:
+        g.usage(input_tokens=5, output_tokens=7, ttft_s=0.1, response_model="gpt-x-2025-01-01")
+    with inference.generate(model="gpt-x", provider="openai") as g:
+        g.response(model="gpt-x-2025-02-02")
+    with inference.generate(model="gpt-x", provider="openai"):
+        pass
+    for name in (
+        semconv.GEN_AI_CLIENT_OPERATION_DURATION,
+        semconv.GEN_AI_CLIENT_TOKEN_USAGE,
+        semconv.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+    ):
+        points = modeltel_capture.points(name, **{"gen_ai.response.model": "gpt-x-2025-01-01"})
+        assert points, name
+    durations = modeltel_capture.points(semconv.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert sorted(str(p.attributes.get("gen_ai.response.model")) for p in durations) == [
+        "None",
+        "gpt-x-2025-01-01",
+        "gpt-x-2025-02-02",
+    ]
+
+
+def test_request_parameters_and_response_facts_use_genai_names(modeltel_capture: Capture) -> None:
+    with inference.generate(
+        model="gpt-x",
+        provider="openai",
+        temperature=0.2,
+        max_tokens=256,
+        top_p=0.9,
+        top_k=40,
+        frequency_penalty=0.1,
+        presence_penalty=0.3,
+        stop_sequences=["\n\n", "END"],
+        seed=7,
+        stream=True,
+        server_address="api.example.test",
+        server_port=443,
+    ) as g:
+        g.response(id="chatcmpl-123", model="gpt-x-1", finish_reasons=["stop"])
+    a = modeltel_capture.span("chat gpt-x").attributes
+    assert a["gen_ai.request.temperature"] == 0.2
+    assert a["gen_ai.request.max_tokens"] == 256
+    assert a["gen_ai.request.top_p"] == 0.9
+    assert a["gen_ai.request.top_k"] == 40
+    assert a["gen_ai.request.frequency_penalty"] == 0.1
+    assert a["gen_ai.request.presence_penalty"] == 0.3
+    assert a["gen_ai.request.stop_sequences"] == ("\n\n", "END")
+    assert a["gen_ai.request.seed"] == 7
+    assert a["gen_ai.request.stream"] is True
+    assert a["gen_ai.response.id"] == "chatcmpl-123"
+    assert a["gen_ai.response.model"] == "gpt-x-1"
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert a["server.address"] == "api.example.test" and a["server.port"] == 443
+    assert not [k for k in a if k.startswith("modeltel.inference.")]
+    (point,) = modeltel_capture.points(semconv.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert point.attributes["server.address"] == "api.example.test"
+    assert point.attributes["server.port"] == 443
+    assert "gen_ai.request.temperature" not in point.attributes  # metric attributes stay low-cardinality
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": "hot"}, "temperature='hot': expected a number"),
+        ({"max_tokens": 2.5}, "max_tokens=2.5: expected a whole number"),
+        ({"server_port": -1}, "server_port=-1: must not be negative"),
+        ({"stream": "yes"}, "stream='yes': expected True or False"),
+        ({"stop_sequences": "END"}, "stop_sequences='END': expected a list of strings"),
+    ],
+)
+def test_bad_request_parameters_are_a_value_error_naming_the_argument(
+    modeltel_capture: Capture, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        inference.generate(model="m", provider="p", **kwargs)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modeltel.config import SIGNALS, ConfigError, Settings, load_settings, mask_url
+from modeltel.semconv import SEMCONV_VERSION
 
 CONNECT_TIMEOUT_S = 1.0
 """How long a TCP connect to an endpoint may take before it counts as unreachable."""
@@ -56,6 +57,7 @@ def report(settings: Settings) -> dict[str, Any]:
         },
         "sampler": settings.sampler,
         "sources": settings.sources,
+        "semconv": SEMCONV_VERSION,
     }
 
 

@@ -292,7 +292,7 @@ class _Noop:
         return None
 
     phase = iteration = ask = evaluate = tell = predict = generate = _self
-    cache = record = losses = outputs = usage = content = observe = _nothing
+    cache = record = losses = outputs = usage = response = content = observe = _nothing
 
     @property
     def span(self) -> Span:

@@ -4,7 +4,10 @@
 :mod:`modeltel.quality`) and feed histograms and counters whose attributes are the model and
 framework only. An ``inference.job`` folds its predictions into a quality snapshot on its own span.
 ``generate`` follows the OpenTelemetry GenAI conventions: span ``{operation} {model}``, the
-``gen_ai.*`` attributes, ``gen_ai.client.operation.duration`` and ``gen_ai.client.token.usage``.
+``gen_ai.*`` attributes (request parameters as ``gen_ai.request.*``, response facts as
+``gen_ai.response.*``), ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage`` and, for
+streaming calls only, ``gen_ai.client.operation.time_to_first_chunk``; the metric points carry the
+response model and server once known, as the spec recommends.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from opentelemetry.util.types import AttributeValue
 from modeltel import semconv as sc
 from modeltel.domains import _runtime
 from modeltel.domains._runtime import Runtime
-from modeltel.domains._scope import NOOP, Scope, exception_type, number, prefixed, text
+from modeltel.domains._scope import NOOP, Scope, describe, exception_type, number, prefixed, text, whole
 from modeltel.domains.calibration import histogram_sample
 from modeltel.quality import QualityAccumulator, QualityStats, quality_stats
 
@@ -188,10 +191,70 @@ def _non_negative(argument: str, value: object, integer: bool = False) -> int | 
     return int(found) if integer else found
 
 
-class Generate(Scope):
-    """A GenAI client span ``{operation} {model}`` (kind CLIENT) with usage, TTFT, cost, throughput."""
+def _stream(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"stream={describe(value)}: expected True or False")
+    return value
 
-    __slots__ = ("_attrs", "_energy", "_input", "_metric_attrs", "_name", "_output", "_ttft")
+
+def _strings(argument: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError(f"{argument}={describe(value)}: expected a list of strings")
+    return tuple(text(argument, item) for item in value)
+
+
+def _finite(argument: str, value: object) -> float:
+    found = float(number(argument, value))
+    if not math.isfinite(found):
+        raise ValueError(f"{argument}={describe(value)}: expected a finite number")
+    return found
+
+
+def request_attributes(
+    temperature: object,
+    max_tokens: object,
+    top_p: object,
+    top_k: object,
+    frequency_penalty: object,
+    presence_penalty: object,
+    stop_sequences: object,
+    seed: object,
+    stream: object,
+) -> dict[str, AttributeValue]:
+    """The ``gen_ai.request.*`` span attributes of the parameters given (None ones left out)."""
+    values: dict[str, AttributeValue] = {}
+    for key, argument, value in (
+        (sc.GEN_AI_REQUEST_TEMPERATURE, "temperature", temperature),
+        (sc.GEN_AI_REQUEST_TOP_P, "top_p", top_p),
+        (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty", frequency_penalty),
+        (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty", presence_penalty),
+    ):
+        if value is not None:
+            values[key] = _finite(argument, value)
+    for key, argument, value in (
+        (sc.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens", max_tokens),
+        (sc.GEN_AI_REQUEST_TOP_K, "top_k", top_k),
+    ):
+        if value is not None:
+            values[key] = int(_non_negative(argument, value, integer=True))
+    if seed is not None:
+        values[sc.GEN_AI_REQUEST_SEED] = whole("seed", seed)
+    if stop_sequences is not None:
+        values[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = _strings("stop_sequences", stop_sequences)
+    if stream is not None:
+        values[sc.GEN_AI_REQUEST_STREAM] = _stream(stream)
+    return values
+
+
+class Generate(Scope):
+    """A GenAI client span ``{operation} {model}`` (kind CLIENT) with usage, TTFT, cost, throughput.
+
+    The metric attributes grow as the call learns facts the spec puts on its metric points (the
+    response model); the time to first chunk is a metric point only when the call streamed, since
+    the spec reports it for streaming calls and for no others.
+    """
+
+    __slots__ = ("_attrs", "_energy", "_input", "_metric_attrs", "_name", "_output", "_streaming", "_ttft")
 
     def __init__(
         self,
@@ -204,11 +267,13 @@ class Generate(Scope):
         self._name = name
         self._attrs = attrs
         self._metric_attrs = metric_attrs
+        self._streaming = attrs.get(sc.GEN_AI_REQUEST_STREAM) is True
 
     def _begin(self, rt: Runtime) -> Span:
         self._input: int | None = None
         self._output: int | None = None
         self._ttft: float | None = None
+        self._metric_attrs = dict(self._metric_attrs)
         self._energy = rt.gpu.energy_mj() if rt.gpu is not None else None
         return rt.tracer.start_span(self._name, kind=SpanKind.CLIENT, attributes=self._attrs)
 
@@ -220,10 +285,11 @@ class Generate(Scope):
         cost_usd: float | None = None,
         response_model: str | None = None,
     ) -> None:
-        """Token usage, time to first token (s), cost (USD) and the model that answered.
+        """Token usage, time to first chunk (s), cost (USD) and the model that answered.
 
         Negative, fractional or non-numeric token counts and negative or non-finite times and costs
-        are a ValueError naming the argument.
+        are a ValueError naming the argument. ``ttft_s`` is on the span whatever the call; it feeds
+        the time-to-first-chunk metric only when ``generate(..., stream=True)``.
         """
         values: dict[str, AttributeValue] = {}
         if input_tokens is not None:
@@ -238,9 +304,35 @@ class Generate(Scope):
         if cost_usd is not None:
             values[sc.INFERENCE_COST_USD] = float(_non_negative("cost_usd", cost_usd))
         if response_model is not None:
-            values[sc.GEN_AI_RESPONSE_MODEL] = text("response_model", response_model)
+            values.update(self._response_model(response_model))
         if self._span is not None:
             self._span.set_attributes(values)
+
+    def response(
+        self,
+        id: str | None = None,
+        model: str | None = None,
+        finish_reasons: list[str] | tuple[str, ...] | None = None,
+    ) -> None:
+        """What the answer said about itself: ``gen_ai.response.id``, ``.model``, ``.finish_reasons``.
+
+        The model is also put on this call's metric points (the spec recommends it there).
+        """
+        values: dict[str, AttributeValue] = {}
+        if id is not None:
+            values[sc.GEN_AI_RESPONSE_ID] = text("id", id)
+        if model is not None:
+            values.update(self._response_model(model))
+        if finish_reasons is not None:
+            values[sc.GEN_AI_RESPONSE_FINISH_REASONS] = _strings("finish_reasons", finish_reasons)
+        if self._span is not None:
+            self._span.set_attributes(values)
+
+    def _response_model(self, model: object) -> dict[str, AttributeValue]:
+        name = text("response_model", model)
+        if self._span is not None:
+            self._metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = name
+        return {sc.GEN_AI_RESPONSE_MODEL: name}
 
     def content(self, prompt: str | None = None, completion: str | None = None) -> None:
         """Prompt and completion text, recorded only with ``MODELTEL_CAPTURE_CONTENT=true``."""
@@ -263,7 +355,7 @@ class Generate(Scope):
             attrs = dict(attrs)
             attrs[sc.ERROR_TYPE] = exception_type(exc)
         inst.genai_duration.record(seconds, attrs)
-        if self._ttft is not None:
+        if self._ttft is not None and self._streaming:
             inst.genai_ttft.record(self._ttft, attrs)
         for tokens, kind in (
             (self._input, sc.GEN_AI_TOKEN_TYPE_INPUT),
@@ -321,9 +413,29 @@ def _predict(
 
 
 def generate(
-    model: str, provider: str, operation: str = sc.GEN_AI_OPERATION_CHAT, **attrs: object
+    model: str,
+    provider: str,
+    operation: str = sc.GEN_AI_OPERATION_CHAT,
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    top_p: float | None = None,
+    top_k: int | None = None,
+    frequency_penalty: float | None = None,
+    presence_penalty: float | None = None,
+    stop_sequences: list[str] | tuple[str, ...] | None = None,
+    seed: int | None = None,
+    stream: bool | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    **attrs: object,
 ) -> Generate:
-    """Open a GenAI client span ``{operation} {model}`` (context manager or decorator)."""
+    """Open a GenAI client span ``{operation} {model}`` (context manager or decorator).
+
+    The request parameters become ``gen_ai.request.*`` span attributes under the spec's names, so
+    any GenAI-aware backend reads them; ``server_address``/``server_port`` (``server.*``) are also on
+    the metric points. Other keywords are ``modeltel.inference.<key>`` span attributes.
+    """
     rt = _runtime.active
     if rt is not None and not rt.enabled:
         return _NOOP_GENERATE
@@ -333,7 +445,24 @@ def generate(
         sc.GEN_AI_PROVIDER_NAME: text("provider", provider),
         sc.GEN_AI_REQUEST_MODEL: model,
     }
+    if server_address is not None:
+        metric_attrs[sc.SERVER_ADDRESS] = text("server_address", server_address)
+    if server_port is not None:
+        metric_attrs[sc.SERVER_PORT] = int(_non_negative("server_port", server_port, integer=True))
     values = dict(metric_attrs)
+    values.update(
+        request_attributes(
+            temperature,
+            max_tokens,
+            top_p,
+            top_k,
+            frequency_penalty,
+            presence_penalty,
+            stop_sequences,
+            seed,
+            stream,
+        )
+    )
     prefixed(sc.INFERENCE_PREFIX, attrs, values)
     return Generate(rt, f"{operation} {model}", values, metric_attrs)
 
@@ -406,7 +535,9 @@ def instrument(
 
         def scope() -> Any:
             if is_generate:
-                return generate(name, provider or "unknown", operation or sc.GEN_AI_OPERATION_CHAT, **attrs)
+                # Request parameters (temperature=..., stream=...) pass through to generate's keywords.
+                options: dict[str, Any] = attrs
+                return generate(name, provider or "unknown", operation or sc.GEN_AI_OPERATION_CHAT, **options)
             return predict(name, framework, **attrs)
 
         if inspect.iscoroutinefunction(func):
