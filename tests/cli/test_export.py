@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.json_format import ParseDict
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otlp_files import hex_to_base64, spans
+from otlp_files import hex_to_base64, metric_requests, spans
 from reading_data import (
     COLLECTOR_TRACE,
     check_jaeger_model,
@@ -68,6 +69,12 @@ def test_otlp_json_merges_inputs_into_valid_canonical_lines(run_dir: Path, tmp_p
     out = tmp_path / "merged.jsonl"
     _export(out, str(run_dir), str(collector), "--format", "otlp-json")
     lines = out.read_text().splitlines()
+    # The run's metric lines come after every trace line, each as it was stored.
+    metric_lines = [line for line in lines if line.startswith('{"resourceMetrics"')]
+    assert lines[len(lines) - len(metric_lines) :] == metric_lines
+    stored = [ParseDict(hex_to_base64(json.loads(m)), ExportMetricsServiceRequest()) for m in metric_lines]
+    assert stored == metric_requests(run_dir) != []
+    lines = lines[: len(lines) - len(metric_lines)]
     assert len(lines) == 1 + 2
     names = []
     for line in lines:

@@ -104,3 +104,96 @@ def test_re_encoding_is_canonical_and_valid_for_protobuf() -> None:
         encoded["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["startTimeUnixNano"] == "1544712660000000000"
     )
     assert decode_request(json.loads(text)) == spans
+
+
+FULL_SPAN_LINE = {
+    "resourceSpans": [
+        {
+            "resource": {
+                "attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}],
+                "droppedAttributesCount": 3,
+            },
+            "scopeSpans": [
+                {
+                    "scope": {
+                        "name": "lib",
+                        "version": "1.2",
+                        "attributes": [{"key": "scope.kind", "value": {"stringValue": "x"}}],
+                        "droppedAttributesCount": 4,
+                    },
+                    "spans": [
+                        {
+                            "traceId": "5b8efff798038103d269b633813fc60c",
+                            "spanId": "eee19b7ec3c1b174",
+                            "traceState": "vendor=v1",
+                            "parentSpanId": "0102030405060708",
+                            "name": "run",
+                            "kind": 2,
+                            "startTimeUnixNano": "1544712660000000000",
+                            "endTimeUnixNano": "1544712661000000000",
+                            "attributes": [{"key": "a", "value": {"intValue": "1"}}],
+                            "droppedAttributesCount": 72,
+                            "events": [
+                                {
+                                    "timeUnixNano": "1544712660500000000",
+                                    "name": "e",
+                                    "attributes": [],
+                                    "droppedAttributesCount": 5,
+                                }
+                            ],
+                            "droppedEventsCount": 6,
+                            "links": [
+                                {
+                                    "traceId": "0af7651916cd43dd8448eb211c80319c",
+                                    "spanId": "00f067aa0ba902b7",
+                                    "traceState": "other=o1",
+                                    "attributes": [],
+                                    "droppedAttributesCount": 7,
+                                    "flags": 769,
+                                }
+                            ],
+                            "droppedLinksCount": 8,
+                            "status": {"code": 2, "message": "boom"},
+                            "flags": 257,
+                        }
+                    ],
+                    "schemaUrl": "https://scope/1",
+                }
+            ],
+            "schemaUrl": "https://resource/1",
+        }
+    ]
+}
+
+
+def test_every_span_field_survives_decoding_and_re_encoding() -> None:
+    """Dropped counts, flags, trace states, scope and resource details: none is lost on the way."""
+    spans = decode_request(FULL_SPAN_LINE)
+    assert encode_request(spans) == FULL_SPAN_LINE
+    (span,) = spans
+    assert (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count) == (72, 6, 8)
+    assert span.events[0].dropped_attributes_count == 5
+    assert (span.links[0].flags, span.links[0].dropped_attributes_count) == (769, 7)
+    assert (span.resource.dropped_attributes_count, span.scope.dropped_attributes_count) == (3, 4)
+
+
+def test_an_attribute_without_a_key_has_the_empty_key() -> None:
+    """Protobuf reads a ``KeyValue`` with no ``key`` as key ``""``; so does the reader, and keeps it."""
+    line = json.loads(json.dumps(FULL_SPAN_LINE))
+    span_node = line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span_node["attributes"] = [{"value": {"stringValue": "x"}}, {"key": "k"}]
+    (span,) = decode_request(line)
+    assert span.attributes == {"": "x", "k": None}
+    again = encode_request([span])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+    assert again == [{"key": "", "value": {"stringValue": "x"}}, {"key": "k", "value": {}}]
+    message = ParseDict(hex_to_base64(line), ExportTraceServiceRequest())
+    assert [kv.key for kv in message.resource_spans[0].scope_spans[0].spans[0].attributes] == ["", "k"]
+
+
+def test_profiles_string_indexes_are_read_as_absent() -> None:
+    """``*_strindex`` point into the Profiles dictionary; other signals read them as absent (common.proto)."""
+    line = json.loads(json.dumps(FULL_SPAN_LINE))
+    span_node = line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span_node["attributes"] = [{"key": "k", "keyStrindex": 3, "value": {"stringValueStrindex": 4}}]
+    (span,) = decode_request(line)
+    assert span.attributes == {"k": None}

@@ -2,8 +2,12 @@
 
 - ``csv`` / ``json``: one row per span, attributes flattened to ``attributes.<key>`` columns, for
   ``pandas.read_csv`` / ``pandas.read_json``.
-- ``otlp-json``: the spans as canonical OTLP/JSON lines (lowercase hex ids, int64 as strings,
-  ``scopeSpans``), merged from every input file: a Collector ``otlpjsonfile`` receiver reads it.
+- ``otlp-json``: the trace and metric lines of every input file (a data dir's ``traces/`` and
+  ``metrics/``), one line out per line in, every field kept, written canonically (lowercase hex
+  ids, int64 as strings, ``scope*``): a Collector ``otlpjsonfile`` receiver reads it. ``--trace`` /
+  ``--last`` keep that trace's spans and no metric; ``--since`` / ``--until`` keep the spans started
+  and the data points recorded in the window. Lines left empty by a filter are not written, nor
+  lines that held no span or metric in the first place; log lines are passed over.
 - ``jaeger``: the JSON Jaeger's UI opens from a file (``data[].spans[]`` + ``processes``).
 
 The file is written next to its destination and renamed into place, so a failed export never
@@ -13,6 +17,7 @@ leaves half a file. ``-o -`` writes to stdout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -20,10 +25,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from modeltel.cli import _reading as reading
+from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
 from modeltel.read.flat import write_csv, write_json
 from modeltel.read.jaeger import jaeger_traces
-from modeltel.read.otlp import Span, encode_request
-from modeltel.read.query import iter_batches, iter_spans, last_trace_id
+from modeltel.read.otlp import (
+    InvalidRequest,
+    Metric,
+    Span,
+    data_points,
+    decode_any,
+    encode_metrics_request,
+    encode_request,
+)
+from modeltel.read.query import iter_spans, last_trace_id
+from modeltel.store.layout import data_files
 
 FORMATS = ("csv", "json", "otlp-json", "jaeger")
 
@@ -55,7 +70,8 @@ def _export(args: argparse.Namespace) -> int:
         trace = last_trace_id(found.trace_files, on_bad_line=bad)
         if trace is None:
             raise reading.CommandError(f"no spans in {found.described}", reading.EXIT_FAILURE)
-    total = sum(p.stat().st_size for p in found.trace_files)
+    files = _otlp_files(args, found.trace_files) if args.format == "otlp-json" else found.trace_files
+    total = sum(p.stat().st_size for p in files)
     passes = 2 if args.format == "csv" else 1
     with reading.ProgressBar(total * passes, "exporting") as bar:
 
@@ -69,6 +85,7 @@ def _export(args: argparse.Namespace) -> int:
                 on_bad_line=bad,
             )
 
+        points: int | None = None
         with reading.output(args.output) as out:
             if args.format == "csv":
                 written = write_csv(out, spans)
@@ -80,12 +97,20 @@ def _export(args: argparse.Namespace) -> int:
                 out.write("\n")
                 written = sum(len(t["spans"]) for t in document["data"])
             else:
-                written = _write_otlp(out, found.trace_files, trace, since, until, bar, bad)
+                written, points = _write_otlp(out, files, trace, since, until, bar, bad)
     if trace is not None and written == 0:
         raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
     where = "stdout" if args.output == "-" else args.output
-    print(f"modeltel export: wrote {written:,} spans as {args.format} to {where}", file=sys.stderr)
+    what = f"{written:,} spans" + (f" and {points:,} data points" if points else "")
+    print(f"modeltel export: wrote {what} as {args.format} to {where}", file=sys.stderr)
     return reading.EXIT_OK
+
+
+def _otlp_files(args: argparse.Namespace, traces: list[Path]) -> list[Path]:
+    """The trace files, then the metric files not among them: the order the lines are written in."""
+    paths: list[Path] = list(args.paths or [])
+    data_dir = None if paths else (args.data_dir or reading.default_data_dir())
+    return list(dict.fromkeys([*traces, *data_files(paths, data_dir, "metrics")]))
 
 
 def _write_otlp(
@@ -96,18 +121,57 @@ def _write_otlp(
     until: int | None,
     bar: reading.ProgressBar,
     bad: reading.BadLines,
-) -> int:
-    written = 0
-    for batch in iter_batches(files, trace_id=trace, progress=bar.advance, on_bad_line=bad):
-        kept = [
-            span
-            for span in batch.spans
-            if (trace is None or span.trace_id == trace)
-            and (since is None or span.start_ns >= since)
-            and (until is None or span.start_ns < until)
+) -> tuple[int, int]:
+    """Each line's kept spans or metrics as one line; returns how many spans and data points."""
+    spans_written = points_written = 0
+    needles = (trace.encode(), trace.upper().encode()) if trace else ()
+    for path in files:
+        for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
+            for offset, reason in block.skipped:
+                bad(BadLine(path, line_number(path, offset), reason))
+            for offset, line in iter_lines(block):
+                if needles and not any(n in line for n in needles):
+                    continue
+                try:
+                    decoded = decode_any(line)
+                except InvalidRequest as exc:
+                    bad(BadLine(path, line_number(path, offset), str(exc)))
+                    continue
+                spans = [s for s in decoded.spans if _span_kept(s, trace, since, until)]
+                metrics = [] if trace is not None else _metrics_kept(decoded.metrics, since, until)
+                if spans:
+                    document = encode_request(spans)
+                elif metrics:
+                    document = encode_metrics_request(metrics)
+                else:
+                    continue
+                out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+                out.write("\n")
+                spans_written += len(spans)
+                points_written += data_points(metrics)
+            bar.advance(len(block.data))
+    return spans_written, points_written
+
+
+def _span_kept(span: Span, trace: str | None, since: int | None, until: int | None) -> bool:
+    return (
+        (trace is None or span.trace_id == trace)
+        and (since is None or span.start_ns >= since)
+        and (until is None or span.start_ns < until)
+    )
+
+
+def _metrics_kept(metrics: list[Metric], since: int | None, until: int | None) -> list[Metric]:
+    """``metrics`` with only the points recorded in ``[since, until)``; a metric left with none goes."""
+    if since is None and until is None:
+        return metrics
+    kept = []
+    for metric in metrics:
+        points = [
+            p
+            for p in metric.points
+            if (since is None or p.time_ns >= since) and (until is None or p.time_ns < until)
         ]
-        if kept:
-            out.write(json.dumps(encode_request(kept), ensure_ascii=False, separators=(",", ":")))
-            out.write("\n")
-            written += len(kept)
-    return written
+        if points:
+            kept.append(dataclasses.replace(metric, points=points))
+    return kept
