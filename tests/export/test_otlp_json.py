@@ -43,7 +43,10 @@ def _rich_spans() -> list:
     resource = Resource.create(
         {"service.name": "oracle", "deploy.region": "eu", "cores": 2}, "https://schema/1"
     )
-    provider, exporter = _provider(resource, SpanLimits(max_attributes=8, max_events=2, max_links=1))
+    limits = SpanLimits(
+        max_attributes=8, max_events=2, max_links=2, max_event_attributes=1, max_link_attributes=1
+    )
+    provider, exporter = _provider(resource, limits)
     tracer = provider.get_tracer("oracle.scope", "9.9", schema_url="https://scope/1", attributes={"a": 1})
     other = provider.get_tracer("other.scope")
     remote = SpanContext(
@@ -72,10 +75,16 @@ def _rich_spans() -> list:
         )
         root.set_attribute("dropped.one", 1)
         root.add_event("e1", {"k": "v", "n": 3})
-        root.add_event("e2")
-        root.add_event("e3-dropped")
+        root.add_event("e2", {"a": 1, "b": 2})
+        root.add_event("e3")
         with tracer.start_as_current_span(
-            "child", kind=SpanKind.CLIENT, links=[trace.Link(remote, {"why": "retry"}), trace.Link(remote)]
+            "child",
+            kind=SpanKind.CLIENT,
+            links=[
+                trace.Link(remote, {"dropped": 0}),
+                trace.Link(remote, {"why": "retry", "attempt": 2}),
+                trace.Link(root.get_span_context()),
+            ],
         ) as child:
             child.set_attribute("bools", [True, False])
             child.set_attribute("strs", ["a", "b"])
@@ -118,6 +127,10 @@ def test_span_lines_equal_the_official_protobuf_encoding_field_for_field() -> No
     root = next(s for ss in ours.resource_spans[0].scope_spans for s in ss.spans if s.name.startswith("root"))
     assert root.dropped_attributes_count == 1 and root.dropped_events_count == 1
     assert root.trace_state == "vendor=v1,x=y" and root.flags == 0x300
+    assert [(e.name, e.dropped_attributes_count) for e in root.events] == [("e2", 1), ("e3", 0)]
+    child = next(s for ss in ours.resource_spans[0].scope_spans for s in ss.spans if s.name == "child")
+    assert child.dropped_links_count == 1 and child.links[0].dropped_attributes_count == 1  # the oldest goes
+    assert [link.flags for link in child.links] == [0x300, 0x100]  # remote, then local
 
 
 def test_span_line_follows_otlp_json_rules() -> None:
