@@ -66,7 +66,7 @@ class InvalidRequest(ValueError):
 
 
 # --- the model -------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EntityRef:
     """A ``Resource.entityRefs`` entry: which of the resource's attributes identify an entity."""
 
@@ -157,7 +157,7 @@ Number: TypeAlias = int | float | None
 """A point's or exemplar's value: ``asInt`` as int, ``asDouble`` as float, neither as None."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Exemplar:
     time_ns: int = 0
     value: Number = None
@@ -166,7 +166,7 @@ class Exemplar:
     span_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Point:
     """What every data point has; ``flags`` holds ``DataPointFlags`` (bit 0: no recorded value)."""
 
@@ -176,7 +176,7 @@ class Point:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NumberPoint(Point):
     """A gauge's or a sum's point."""
 
@@ -184,7 +184,7 @@ class NumberPoint(Point):
     exemplars: tuple[Exemplar, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class HistogramPoint(Point):
     """``sum``, ``min`` and ``max`` are None when not recorded (they are optional in the proto)."""
 
@@ -197,7 +197,7 @@ class HistogramPoint(Point):
     exemplars: tuple[Exemplar, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Buckets:
     """One range of an exponential histogram: counts of the buckets from index ``offset`` on."""
 
@@ -205,7 +205,7 @@ class Buckets:
     bucket_counts: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ExponentialHistogramPoint(Point):
     count: int = 0
     sum: float | None = None
@@ -219,7 +219,7 @@ class ExponentialHistogramPoint(Point):
     exemplars: tuple[Exemplar, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SummaryPoint(Point):
     count: int = 0
     sum: float = 0.0
@@ -263,7 +263,7 @@ class Item(Protocol):
 ItemT = TypeVar("ItemT", bound=Item)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Layout:
     """The names of one signal's blocks: ``{resources: [{"resource", scopes: [{"scope", items}]}]}``."""
 
@@ -1007,7 +1007,7 @@ def encode_metrics_request(metrics: Iterable[Metric]) -> dict[str, Any]:
     return _encode_blocks(metrics, LAYOUTS["metrics"], encode_metric)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decoded:
     """What one line holds: its signal (None for a JSON object of no known signal) and its items.
 
