@@ -46,8 +46,11 @@ FORMATS = ("csv", "json", "otlp-json", "jaeger")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="spans as CSV/JSON rows, merged OTLP/JSON, or Jaeger UI JSON",
-        description="Export spans: flat tables for pandas, merged OTLP/JSON, or a file Jaeger's UI opens.",
+        help="spans as CSV/JSON rows, spans and metrics as merged OTLP/JSON, or Jaeger UI JSON",
+        description=(
+            "Export spans as flat tables for pandas or a file Jaeger's UI opens, "
+            "or spans and metrics as merged OTLP/JSON."
+        ),
     )
     parser.add_argument("--format", choices=FORMATS, required=True)
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write; - for stdout")
