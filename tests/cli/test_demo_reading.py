@@ -78,3 +78,123 @@ def test_show_last_agrees_in_number(one_run: Path) -> None:
     single = modeltel("show", "--data-dir", str(one_run), "--last", "--format", "json")
     trace = json.loads(single.stdout)["trace_id"]
     assert trace in first
+
+
+def run_id_of(result: subprocess.CompletedProcess[str]) -> str:
+    match = re.search(r"run id (\S+)", result.stdout)
+    assert match, result.stdout
+    return match[1]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """One dir, two demo runs: the first in one process, the second with two pool workers."""
+    data_dir = tmp_path_factory.mktemp("two") / "data"
+    first = run_id_of(demo(data_dir))
+    second = run_id_of(demo(data_dir, "--workers", "2"))
+    return data_dir, first, second
+
+
+def _show_json(*args: str) -> dict[str, object]:
+    result = modeltel("show", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+def _span_count(document: dict[str, object]) -> int:
+    return sum(row["count"] for row in document["spans"])  # type: ignore[attr-defined,index]
+
+
+def test_runs_lists_each_run_newest_first(two_runs: tuple[Path, str, str]) -> None:
+    data_dir, first, second = two_runs
+    result = modeltel("runs", "--data-dir", str(data_dir), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)["runs"]
+    assert [r["run_id"] for r in runs] == [second, first]
+    assert [r["processes"] for r in runs] == [3, 1]  # the pool's two workers wrote their own files
+    assert [r["jobs"] for r in runs] == [3, 3] and [r["status"] for r in runs] == ["ok", "ok"]
+    assert [r["services"] for r in runs] == [["modeltel-demo"]] * 2
+    for run in runs:
+        shown = _show_json("--data-dir", str(data_dir), "--run", run["run_id"])
+        assert _span_count(shown) == run["spans"]
+        assert shown["run_id"] == run["run_id"]
+        errors = sum(row["errors"] for row in shown["spans"])  # type: ignore[attr-defined]
+        assert errors == run["errors"] == 2  # the failing sweep run and its phase
+        assert run["start_unix_nano"] < run["end_unix_nano"]
+    table = modeltel("runs", "--data-dir", str(data_dir))
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == f"{data_dir}: 2 runs"
+    assert lines[2].split()[:3] == ["run", "id", "services"]
+    assert lines[3].split()[0] == second and lines[4].split()[0] == first
+
+
+def test_reading_commands_select_a_run(two_runs: tuple[Path, str, str], tmp_path: Path) -> None:
+    data_dir, first, second = two_runs
+    together = modeltel("show", "--data-dir", str(data_dir))
+    assert together.returncode == 0
+    assert together.stderr == (
+        f"modeltel show: note: 2 runs in {data_dir}, read together; "
+        "pick one with --last-run or --run ID (`modeltel runs` lists them)\n"
+    )
+    last = _show_json("--data-dir", str(data_dir), "--last-run")
+    assert last["run_id"] == second
+    by_prefix = _show_json("--data-dir", str(data_dir), "--run", first[:8])
+    assert by_prefix["run_id"] == first
+    both = _show_json("--data-dir", str(data_dir))
+    assert _span_count(both) == _span_count(last) + _span_count(by_prefix)
+    jobs = by_prefix["jobs"]
+    assert [j["run_id"] for j in jobs] == [first] * 3  # type: ignore[attr-defined]
+    assert "note:" not in modeltel("show", "--data-dir", str(data_dir), "--last-run").stderr
+
+    stats = json.loads(
+        modeltel("stats", "--data-dir", str(data_dir), "--run", first, "--format", "json").stdout
+    )
+    groups = {g["group"]: g["calls"] for g in stats["groups"]}
+    assert groups["sir"] == 81 and groups["centroid-v1"] == 8
+
+    exported = tmp_path / "spans.json"
+    result = modeltel(
+        "export", "--data-dir", str(data_dir), "--last-run", "--format", "json", "-o", str(exported)
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {_span_count(last):,} spans" in result.stderr
+
+    page = tmp_path / "trace.html"
+    drawn = modeltel("timeline", "--data-dir", str(data_dir), "--run", first, "-o", str(page))
+    assert drawn.returncode == 0, drawn.stderr
+    last_of_first = _show_json("--data-dir", str(data_dir), "--run", first, "--last")["trace_id"]
+    assert f"of trace {last_of_first} drawn" in drawn.stderr
+
+    unknown = modeltel("show", "--data-dir", str(data_dir), "--run", "nosuchrun")
+    assert unknown.returncode == 1
+    assert unknown.stderr == f"modeltel show: no spans of run nosuchrun in {data_dir}\n"
+
+
+def test_a_line_mixing_runs_is_split_by_resource(two_runs: tuple[Path, str, str], tmp_path: Path) -> None:
+    """A Collector batches resources of several processes into one request line: each run keeps
+    only its own spans of that line."""
+    data_dir, first, second = two_runs
+    requests: dict[str, list[dict[str, object]]] = {first: [], second: []}
+    for path in sorted((data_dir / "traces").glob("*/*.jsonl")):
+        for text in path.read_text().splitlines():
+            request = json.loads(text)
+            (resource_spans,) = request["resourceSpans"]
+            keys = {a["key"]: a["value"] for a in resource_spans["resource"]["attributes"]}
+            requests[keys["modeltel.run.id"]["stringValue"]].append(resource_spans)
+    merged = {"resourceSpans": [*requests[first], *requests[second]]}
+    collector = tmp_path / "collector-out.json"
+    collector.write_text(json.dumps(merged, separators=(",", ":")) + "\n")
+    for run in (first, second):
+        alone = _span_count(_show_json("--data-dir", str(data_dir), "--run", run))
+        mixed = _span_count(_show_json(str(collector), "--run", run))
+        assert mixed == alone
+        stats = json.loads(
+            modeltel("stats", str(collector), "--run", run, "--by", "name", "--format", "json").stdout
+        )
+        assert sum(g["calls"] for g in stats["groups"]) == alone
+    runs = json.loads(modeltel("runs", str(collector), "--format", "json").stdout)["runs"]
+    assert {r["run_id"]: r["spans"] for r in runs} == {
+        run: _span_count(_show_json("--data-dir", str(data_dir), "--run", run)) for run in (first, second)
+    }

@@ -63,6 +63,15 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="T", help="spans started before T (ISO 8601, or 30m/2h/1d ago)")
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--run ID`` / ``--last-run``: one run's spans (and summaries) out of a dir that holds several."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--run", metavar="ID", help="one run: its id or a unique prefix (`modeltel runs` lists them)"
+    )
+    group.add_argument("--last-run", action="store_true", help="the most recent run")
+
+
 def add_trace_arguments(
     parser: argparse.ArgumentParser, *, last_help: str
 ) -> argparse._MutuallyExclusiveGroup:
@@ -80,6 +89,8 @@ class Sources:
     trace_files: list[Path]
     summary_files: list[Path]
     described: str
+    run_id: str | None = None
+    """The run chosen with ``--run`` / ``--last-run``; ``trace_files`` are then the files holding it."""
 
 
 def default_data_dir() -> Path:
@@ -106,7 +117,53 @@ def sources(args: argparse.Namespace) -> Sources:
         raise CommandError(str(exc)) from None
     summaries = summary_files(paths, data_dir)
     described = str(data_dir) if data_dir is not None else ", ".join(str(p) for p in paths)
-    return Sources(traces, summaries, described)
+    found = Sources(traces, summaries, described)
+    if hasattr(args, "last_run"):
+        choose_run(found, args)
+    return found
+
+
+def choose_run(found: Sources, args: argparse.Namespace) -> None:
+    """Narrow ``found`` to the run of ``--run`` / ``--last-run``, or say on stderr that several
+    runs are read together (one line, with the command that picks one)."""
+    from modeltel.read.runs import known_runs, newest_run, run_files
+
+    wanted: str | None = args.run
+    if wanted is not None and not wanted.strip():
+        raise CommandError("--run: empty run id")
+    if args.last_run:
+        run = newest_run(found.trace_files)
+        if run is None:
+            raise CommandError(f"no run in {found.described}", EXIT_FAILURE)
+    elif wanted is not None:
+        run = _resolve_run(wanted.strip(), known_runs(found.trace_files), found.described)
+    else:
+        runs = known_runs(found.trace_files)
+        if len(runs) > 1:
+            print(
+                f"modeltel {args.command}: note: {len(runs)} runs in {found.described}, read together; "
+                f"pick one with --last-run or --run ID (`modeltel runs` lists them)",
+                file=sys.stderr,
+            )
+        return
+    found.run_id = run
+    found.trace_files = run_files(found.trace_files, run)
+    if not found.trace_files:
+        raise CommandError(f"no spans of run {run} in {found.described}", EXIT_FAILURE)
+
+
+def _resolve_run(wanted: str, runs: list[str], described: str) -> str:
+    """``wanted`` itself, or the one run it is a prefix of; files whose first line names another
+    run may still hold it (a Collector's), so an unknown id is looked for as given."""
+    if wanted in runs:
+        return wanted
+    matches = [run for run in runs if run.startswith(wanted)]
+    if len(matches) > 1:
+        shown = ", ".join(matches[:4])
+        raise CommandError(
+            f"--run {wanted}: matches {len(matches)} runs in {described} ({shown}); give more of it"
+        )
+    return matches[0] if matches else wanted
 
 
 def window(args: argparse.Namespace) -> tuple[int | None, int | None]:

@@ -38,6 +38,7 @@ from modeltel.read.otlp import (
     encode_request,
 )
 from modeltel.read.query import iter_spans, last_trace_id
+from modeltel.read.runs import RUN_KEY, run_files, run_mark, span_run
 from modeltel.store.layout import data_files
 
 FORMATS = ("csv", "json", "otlp-json", "jaeger")
@@ -57,6 +58,7 @@ def register(subparsers: Any) -> None:
     reading.add_source_arguments(parser)
     reading.add_trace_arguments(parser, last_help="only the most recent trace")
     reading.add_window_arguments(parser)
+    reading.add_run_arguments(parser)
     parser.set_defaults(func=main)
 
 
@@ -70,10 +72,10 @@ def _export(args: argparse.Namespace) -> int:
     trace = reading.trace_id(args)
     bad = reading.BadLines("export")
     if args.last:
-        trace = last_trace_id(found.trace_files, on_bad_line=bad)
+        trace = last_trace_id(found.trace_files, run_id=found.run_id, on_bad_line=bad)
         if trace is None:
             raise reading.CommandError(f"no spans in {found.described}", reading.EXIT_FAILURE)
-    files = _otlp_files(args, found.trace_files) if args.format == "otlp-json" else found.trace_files
+    files = _otlp_files(args, found) if args.format == "otlp-json" else found.trace_files
     total = sum(p.stat().st_size for p in files)
     passes = 2 if args.format == "csv" else 1
     with reading.ProgressBar(total * passes, "exporting") as bar:
@@ -84,6 +86,7 @@ def _export(args: argparse.Namespace) -> int:
                 trace_id=trace,
                 since_ns=since,
                 until_ns=until,
+                run_id=found.run_id,
                 progress=bar.advance,
                 on_bad_line=bad,
             )
@@ -100,7 +103,7 @@ def _export(args: argparse.Namespace) -> int:
                 out.write("\n")
                 written = sum(len(t["spans"]) for t in document["data"])
             else:
-                written, points = _write_otlp(out, files, trace, since, until, bar, bad)
+                written, points = _write_otlp(out, files, trace, since, until, bar, bad, found.run_id)
     if trace is not None and written == 0:
         raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
     where = "stdout" if args.output == "-" else args.output
@@ -109,11 +112,15 @@ def _export(args: argparse.Namespace) -> int:
     return reading.EXIT_OK
 
 
-def _otlp_files(args: argparse.Namespace, traces: list[Path]) -> list[Path]:
-    """The trace files, then the metric files not among them: the order the lines are written in."""
+def _otlp_files(args: argparse.Namespace, found: reading.Sources) -> list[Path]:
+    """The trace files, then the metric files not among them (of the run, with ``--run``): the
+    order the lines are written in."""
     paths: list[Path] = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or reading.default_data_dir())
-    return list(dict.fromkeys([*traces, *data_files(paths, data_dir, "metrics")]))
+    metrics = data_files(paths, data_dir, "metrics")
+    if found.run_id is not None:
+        metrics = run_files(metrics, found.run_id)
+    return list(dict.fromkeys([*found.trace_files, *metrics]))
 
 
 def _write_otlp(
@@ -124,24 +131,26 @@ def _write_otlp(
     until: int | None,
     bar: reading.ProgressBar,
     bad: reading.BadLines,
+    run: str | None = None,
 ) -> tuple[int, int]:
     """Each line's kept spans or metrics as one line; returns how many spans and data points."""
     spans_written = points_written = 0
     needles = (trace.encode(), trace.upper().encode()) if trace else ()
+    mark = run_mark(run) if run is not None else b""
     for path in files:
         for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
             for offset, reason in block.skipped:
                 bad(BadLine(path, line_number(path, offset), reason))
             for offset, line in iter_lines(block):
-                if needles and not any(n in line for n in needles):
+                if (needles and not any(n in line for n in needles)) or mark not in line:
                     continue
                 try:
                     decoded = decode_any(line)
                 except InvalidRequest as exc:
                     bad(BadLine(path, line_number(path, offset), str(exc)))
                     continue
-                spans = [s for s in decoded.spans if _span_kept(s, trace, since, until)]
-                metrics = [] if trace is not None else _metrics_kept(decoded.metrics, since, until)
+                spans = [s for s in decoded.spans if _span_kept(s, trace, since, until, run)]
+                metrics = [] if trace is not None else _metrics_kept(decoded.metrics, since, until, run)
                 if spans:
                     document = encode_request(spans)
                 elif metrics:
@@ -156,16 +165,22 @@ def _write_otlp(
     return spans_written, points_written
 
 
-def _span_kept(span: Span, trace: str | None, since: int | None, until: int | None) -> bool:
+def _span_kept(span: Span, trace: str | None, since: int | None, until: int | None, run: str | None) -> bool:
     return (
-        (trace is None or span.trace_id == trace)
+        (run is None or span_run(span) == run)
+        and (trace is None or span.trace_id == trace)
         and (since is None or span.start_ns >= since)
         and (until is None or span.start_ns < until)
     )
 
 
-def _metrics_kept(metrics: list[Metric], since: int | None, until: int | None) -> list[Metric]:
-    """``metrics`` with only the points recorded in ``[since, until)``; a metric left with none goes."""
+def _metrics_kept(
+    metrics: list[Metric], since: int | None, until: int | None, run: str | None = None
+) -> list[Metric]:
+    """``metrics`` (of ``run``) with only the points recorded in ``[since, until)``; a metric left
+    with none goes."""
+    if run is not None:
+        metrics = [m for m in metrics if m.resource.attributes.get(RUN_KEY) == run]
     if since is None and until is None:
         return metrics
     kept = []

@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
         help="jobs still open: progress, best loss, elapsed, a rough ETA (stale if their process is gone)",
     )
     reading.add_window_arguments(parser)
+    reading.add_run_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=main)
 
@@ -61,14 +62,14 @@ def _show(args: argparse.Namespace) -> int:
     if not found.trace_files and not found.summary_files:
         raise reading.CommandError(f"no trace files or summaries in {found.described}", reading.EXIT_FAILURE)
     if args.last:
-        trace = last_trace_id(found.trace_files, on_bad_line=bad)
+        trace = last_trace_id(found.trace_files, run_id=found.run_id, on_bad_line=bad)
         if trace is None:
             raise reading.CommandError(f"no spans in {found.described}", reading.EXIT_FAILURE)
     total = sum(p.stat().st_size for p in found.trace_files)
     with reading.ProgressBar(total, "reading") as bar:
         result = aggregate(
             found.trace_files,
-            Query(trace_id=trace, since_ns=since, until_ns=until),
+            Query(trace_id=trace, since_ns=since, until_ns=until, run_id=found.run_id),
             progress=bar.advance,
             on_bad_line=bad,
         )
@@ -82,6 +83,7 @@ def _show(args: argparse.Namespace) -> int:
             trace_id=trace,
             since_ns=since,
             until_ns=until,
+            run_id=found.run_id,
         )
         if found.summary_files
         else []
@@ -93,6 +95,7 @@ def _show(args: argparse.Namespace) -> int:
             "files": len(found.trace_files),
             "bytes": total,
             "trace_id": trace,
+            "run_id": found.run_id,
             "spans": [row.to_json() for row in rows],
             "jobs": [job.model_dump(mode="json") for job in jobs],
             "processes": [s.model_dump(mode="json") for s in summaries if s.kind == "process"],
@@ -104,6 +107,8 @@ def _show(args: argparse.Namespace) -> int:
     color = reading.use_color(sys.stdout)
     span_count = sum(row.count for row in rows)
     scope = f"trace {trace}" if trace else found.described
+    if found.run_id is not None:
+        scope += f", run {found.run_id}"
     spans = reading.counted(span_count, "span")
     print(f"{scope}: {spans} in {reading.counted(len(found.trace_files), 'file')} ({total / 1e6:,.1f} MB)")
     if rows:

@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
     )
     reading.add_source_arguments(parser)
     reading.add_window_arguments(parser)
+    reading.add_run_arguments(parser)
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     parser.set_defaults(func=main)
 
@@ -58,7 +59,7 @@ def _stats(args: argparse.Namespace) -> int:
     with reading.ProgressBar(total, "reading") as bar:
         result = aggregate(
             found.trace_files,
-            stats_query(args.by, since_ns=since, until_ns=until),
+            stats_query(args.by, since_ns=since, until_ns=until, run_id=found.run_id),
             progress=bar.advance,
             on_bad_line=bad,
         )
@@ -70,6 +71,7 @@ def _stats(args: argparse.Namespace) -> int:
         document = {
             "source": found.described,
             "by": args.by,
+            "run_id": found.run_id,
             "keys": list(group_keys(args.by)) or ["span name"],
             "since_unix_nano": since,
             "until_unix_nano": until,

@@ -26,6 +26,7 @@ def register(subparsers: Any) -> None:
     )
     reading.add_source_arguments(parser)
     parser.add_argument("--trace", metavar="ID", help="the trace to draw (default: the most recent)")
+    reading.add_run_arguments(parser)
     parser.add_argument(
         "-o", "--output", required=True, type=Path, metavar="FILE", help="FILE.html or FILE.png"
     )
@@ -44,12 +45,16 @@ def _timeline(args: argparse.Namespace) -> int:
         raise reading.CommandError(f"-o: no such directory: {output.parent}")
     found = reading.sources(args)
     bad = reading.BadLines("timeline")
-    trace = reading.trace_id(args) or last_trace_id(found.trace_files, on_bad_line=bad)
+    trace = reading.trace_id(args) or last_trace_id(found.trace_files, run_id=found.run_id, on_bad_line=bad)
     if trace is None:
         raise reading.CommandError(f"no spans in {found.described}", reading.EXIT_FAILURE)
     total = sum(p.stat().st_size for p in found.trace_files)
     with reading.ProgressBar(total, "reading") as bar:
-        spans = list(iter_spans(found.trace_files, trace_id=trace, progress=bar.advance, on_bad_line=bad))
+        spans = list(
+            iter_spans(
+                found.trace_files, trace_id=trace, run_id=found.run_id, progress=bar.advance, on_bad_line=bad
+            )
+        )
     if not spans:
         raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
     if output.suffix.lower() == ".png":

@@ -30,6 +30,7 @@ from modeltel.read.files import (
     split_ranges,
 )
 from modeltel.read.otlp import InvalidRequest, Span, decode_line
+from modeltel.read.runs import Selection, run_mark, select_line, span_run
 from modeltel.read.scan import Query, scan_block
 
 OnBadLine = Callable[[BadLine], None]
@@ -141,16 +142,20 @@ def iter_batches(
     files: Sequence[Path],
     *,
     trace_id: str | None = None,
+    run_id: str | None = None,
     progress: Progress | None = None,
     on_bad_line: OnBadLine | None = None,
 ) -> Iterator[Batch]:
     """Each line's spans, file by file in order; lines that cannot hold ``trace_id`` are not parsed.
 
     ``trace_id`` (lowercase hex) only pre-selects lines; the spans of a batch are not filtered.
-    A line that is not valid OTLP/JSON is reported to ``on_bad_line`` and skipped.
+    ``run_id`` does filter: a line of another run is not parsed, and of a line mixing runs only
+    the run's spans are kept. A line that is not valid OTLP/JSON is reported to ``on_bad_line``
+    and skipped.
     """
     report = on_bad_line or warn_bad_line
     needles = (trace_id.encode(), trace_id.upper().encode()) if trace_id else ()
+    mark = run_mark(run_id) if run_id is not None else None
     for path in files:
         size = path.stat().st_size
         for block in read_blocks(ByteRange(path, 0, size)):
@@ -159,11 +164,16 @@ def iter_batches(
             for offset, line in iter_lines(block):
                 if needles and not any(n in line for n in needles):
                     continue
+                chosen = Selection.ALL if mark is None else select_line(line, mark)
+                if chosen is Selection.NONE:
+                    continue
                 try:
                     spans = decode_line(line)
                 except InvalidRequest as exc:
                     report(BadLine(path, line_number(path, offset), str(exc)))
                     continue
+                if chosen is Selection.SOME:
+                    spans = [span for span in spans if span_run(span) == run_id]
                 if spans:
                     yield Batch(path, offset, spans)
             if progress is not None:
@@ -176,11 +186,15 @@ def iter_spans(
     trace_id: str | None = None,
     since_ns: int | None = None,
     until_ns: int | None = None,
+    run_id: str | None = None,
     progress: Progress | None = None,
     on_bad_line: OnBadLine | None = None,
 ) -> Iterator[Span]:
-    """Every span of ``files`` (of one trace, started in ``[since, until)``), streamed in file order."""
-    for batch in iter_batches(files, trace_id=trace_id, progress=progress, on_bad_line=on_bad_line):
+    """Every span of ``files`` (of one trace and run, started in ``[since, until)``), in file order."""
+    batches = iter_batches(
+        files, trace_id=trace_id, run_id=run_id, progress=progress, on_bad_line=on_bad_line
+    )
+    for batch in batches:
         for span in batch.spans:
             if trace_id is not None and span.trace_id != trace_id:
                 continue
@@ -217,24 +231,33 @@ _CHILD = re.compile(rb'"parentSpanId":"[0-9a-fA-F]')
 _SPAN_MARK = b'"startTimeUnixNano":'
 
 
-def last_trace_id(files: Sequence[Path], *, on_bad_line: OnBadLine | None = None) -> str | None:
+def last_trace_id(
+    files: Sequence[Path], *, run_id: str | None = None, on_bad_line: OnBadLine | None = None
+) -> str | None:
     """The trace whose root span was written last (newest file first); None when there are no spans.
 
     A process writes its root span when the job ends, after its children's, so the newest file's
     last root span is the most recent finished trace. With no root span anywhere, the trace of the
-    newest file's last span is used. Lines without a root span are not decoded.
+    newest file's last span is used. Lines without a root span are not decoded. With ``run_id``,
+    the last trace of that run.
     """
     report = on_bad_line or warn_bad_line
     fallback: str | None = None
+    mark = run_mark(run_id) if run_id is not None else None
     for path in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
         for offset, line in _lines_backwards(path):
             if fallback is not None and len(_CHILD.findall(line)) >= line.count(_SPAN_MARK):
+                continue
+            chosen = Selection.ALL if mark is None else select_line(line, mark)
+            if chosen is Selection.NONE:
                 continue
             try:
                 spans = decode_line(line)
             except InvalidRequest as exc:
                 report(BadLine(path, line_number(path, offset), str(exc)))
                 continue
+            if chosen is Selection.SOME:
+                spans = [span for span in spans if span_run(span) == run_id]
             roots = [s for s in spans if not s.parent_span_id]
             if roots:
                 return max(roots, key=lambda s: s.start_ns).trace_id

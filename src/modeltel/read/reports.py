@@ -38,7 +38,9 @@ def group_keys(by: str) -> tuple[str, ...]:
     return BY_ALIASES.get(by, (by,))
 
 
-def stats_query(by: str, *, since_ns: int | None = None, until_ns: int | None = None) -> Query:
+def stats_query(
+    by: str, *, since_ns: int | None = None, until_ns: int | None = None, run_id: str | None = None
+) -> Query:
     """The scan behind ``stats --by by``.
 
     Grouped by an attribute, a ``*.job`` span is left out: it carries the model of the calls it
@@ -52,6 +54,7 @@ def stats_query(by: str, *, since_ns: int | None = None, until_ns: int | None = 
         numeric_keys=STATS_KEYS,
         since_ns=since_ns,
         until_ns=until_ns,
+        run_id=run_id,
         fallbacks=((TTFT, TTFT_SEMCONV),),
         rate=(THROUGHPUT, TOKENS_OUT),
     )

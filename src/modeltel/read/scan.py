@@ -46,6 +46,7 @@ from modeltel.read.layout import (
 )
 from modeltel.read.offsets import VALUE_KINDS, hit_numbers, hit_raw, locate_by_offsets
 from modeltel.read.otlp import STATUS_ERROR, AttributeValue, InvalidRequest, Span, decode_line
+from modeltel.read.runs import Selection, run_mark, select_line, span_run
 
 _REQUEST_START = b'{"resourceSpans":['
 # One group from the span name to the end time, so findall returns flat bytes, not tuples; the
@@ -85,6 +86,9 @@ class Query:
     """``(rate key, amount key)``: where a span lacks the rate, use amount / duration (tokens/s)."""
     skip_suffixes: tuple[str, ...] = ()
     """Spans whose name ends with one of these are left out (``stats``: a ``*.job`` span is no call)."""
+    run_id: str | None = None
+    """Keeps the spans whose resource's ``modeltel.run.id`` is this (lines chosen by bytes, see
+    :mod:`modeltel.read.runs`)."""
 
 
 @dataclass(slots=True)
@@ -426,6 +430,8 @@ def columns_of(spans: Iterable[Span], query: Query) -> Columns:
             continue
         if span.name.endswith(query.skip_suffixes):
             continue
+        if query.run_id is not None and span_run(span) != query.run_id:
+            continue
         if query.group_keys:
             label = None
             for key in query.group_keys:
@@ -493,15 +499,26 @@ def scan_block(block: Block, query: Query) -> ScanResult:
     data = block.data
     result = ScanResult()
     slow: list[tuple[int, int]] = []
+    mark = run_mark(query.run_id) if query.run_id is not None else None
     if query.trace_id is not None:
         needles = (query.trace_id.encode(), query.trace_id.upper().encode())
-        slow = [(a, b) for a, b in _line_spans(data) if any(data.find(n, a, b) >= 0 for n in needles)]
+        slow = [
+            (a, b)
+            for a, b in _line_spans(data)
+            if any(data.find(n, a, b) >= 0 for n in needles) and (mark is None or data.find(mark, a, b) >= 0)
+        ]
     else:
         torn = block.at_eof and not data.endswith(b"\n")
         lines = list(_line_spans(data))
         runs: list[list[tuple[int, int]]] = [[]]
         for (start, stop), complete in zip(lines, _complete_lines(data, lines), strict=True):
-            if complete and not (torn and stop == len(data)):
+            chosen = Selection.ALL if mark is None else select_line(data, mark, start, stop)
+            if chosen is Selection.NONE:  # another run's line: not read at all
+                runs.append([])
+            elif chosen is Selection.SOME:
+                slow.append((start, stop))
+                runs.append([])
+            elif complete and not (torn and stop == len(data)):
                 runs[-1].append((start, stop))
             else:
                 slow.append((start, stop))

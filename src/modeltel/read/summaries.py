@@ -49,11 +49,14 @@ def select_summaries(
     trace_id: str | None = None,
     since_ns: int | None = None,
     until_ns: int | None = None,
+    run_id: str | None = None,
 ) -> list[RunSummary]:
-    """The summaries of one trace and/or started in ``[since, until)``, oldest first."""
+    """The summaries of one trace and/or run and/or started in ``[since, until)``, oldest first."""
     chosen = []
     for summary in summaries:
         if trace_id is not None and (summary.trace_id or "").lower() != trace_id:
+            continue
+        if run_id is not None and summary.run_id != run_id:
             continue
         start_ns = int(summary.start.timestamp() * 1e9)
         if since_ns is not None and start_ns < since_ns:

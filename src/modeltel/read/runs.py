@@ -1,0 +1,249 @@
+"""Runs: the spans that share a ``modeltel.run.id`` resource attribute, across processes and files.
+
+A run is what one ``MODELTEL_RUN_ID`` covers: a program and every process it started (pool workers,
+MPI ranks, array tasks), each writing its own file. The id is on the resource of every line, so a
+run is selected line by line from bytes, with no span decoded: a line holds exactly one run when
+each of its resources names the run (:func:`select_line`), and only a line that mixes runs (a
+Collector's file batches several resources in one request) is decoded to tell its spans apart.
+A file holds a run when its bytes contain the run's id as a resource attribute value; the files
+modeltel writes are one process each, so their first line names their run (:func:`file_run`).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import mmap
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modeltel import semconv
+from modeltel.read.files import ByteRange, iter_lines, read_blocks
+from modeltel.read.layout import ERROR_CODES, MARK, STATUS, STRING
+from modeltel.read.otlp import STATUS_ERROR, InvalidRequest, Span, decode_line
+
+if TYPE_CHECKING:
+    from modeltel.store.schemas import RunSummary
+
+RUN_KEY = semconv.RESOURCE_RUN_ID
+_KEY = b'{"key":"' + RUN_KEY.encode() + b'","value":{"stringValue":'
+_RUN_ID = re.compile(re.escape(_KEY) + STRING + rb"\}")
+_SERVICE = re.compile(rb'\{"key":"service\.name","value":\{"stringValue":' + STRING + rb"\}")
+_INSTANCE = re.compile(rb'\{"key":"service\.instance\.id","value":\{"stringValue":' + STRING + rb"\}")
+_RESOURCE = b'"resource":'
+_START = re.compile(rb'"startTimeUnixNano":"?(\d+)')
+_END = re.compile(rb'"endTimeUnixNano":"?(\d+)')
+_JOB_SPAN = re.compile(
+    rb'"name":"(?:[^"\\]|\\.)*'
+    + re.escape(semconv.JOB_SPAN_SUFFIX.encode())
+    + rb'",(?:"kind":\d+,)?"startTimeUnixNano"'
+)
+
+
+class Selection(enum.Enum):
+    """What a line holds of one run."""
+
+    NONE = "none"
+    ALL = "all"
+    SOME = "some"
+    """Several resources, not all of this run: decode the line and keep the run's spans."""
+
+
+def run_mark(run_id: str) -> bytes:
+    """The bytes a line holds when one of its resources names ``run_id`` (as modeltel encodes it)."""
+    return _KEY + json.dumps(run_id, ensure_ascii=False).encode() + b"}"
+
+
+def select_line(data: bytes, mark: bytes, start: int = 0, stop: int | None = None) -> Selection:
+    """How much of the line ``data[start:stop]`` belongs to the run whose :func:`run_mark` is
+    ``mark``, from bytes alone (nothing copied).
+
+    A ``modeltel.run.id`` key counted beyond the resources (a span attribute of that name) or a
+    resource without the run sends the line to the decoder, which reads resources only.
+    """
+    stop = len(data) if stop is None else stop
+    if data.find(mark, start, stop) < 0:
+        return Selection.NONE
+    marks = data.count(mark, start, stop)
+    if marks == data.count(_KEY, start, stop) == data.count(_RESOURCE, start, stop):
+        return Selection.ALL
+    return Selection.SOME
+
+
+def span_run(span: Span) -> str | None:
+    value = span.resource.attributes.get(RUN_KEY)
+    return value if isinstance(value, str) else None
+
+
+def _unescape(raw: bytes) -> str:
+    if b"\\" in raw:
+        text: str = json.loads(b'"' + raw + b'"')
+        return text
+    return raw.decode("utf-8", "replace")
+
+
+def file_run(path: Path) -> str | None:
+    """The run named by the first line's first resource (one process per file: the file's run)."""
+    with open(path, "rb") as handle:
+        match = _RUN_ID.search(handle.readline(1 << 20))
+    return _unescape(match[1]) if match else None
+
+
+def file_has_run(path: Path, mark: bytes) -> bool:
+    """Whether any line of ``path`` names the run (one pass at memory speed, nothing decoded)."""
+    with open(path, "rb") as handle:
+        if handle.seek(0, 2) == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(mark) >= 0
+
+
+def run_files(files: Sequence[Path], run_id: str) -> list[Path]:
+    """The files holding spans of ``run_id``, in the order given."""
+    mark = run_mark(run_id)
+    return [path for path in files if file_has_run(path, mark)]
+
+
+def newest_run(files: Sequence[Path]) -> str | None:
+    """The run of the most recently written file that names one."""
+    for path in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
+        run = file_run(path)
+        if run is not None:
+            return run
+    return None
+
+
+def known_runs(files: Sequence[Path]) -> list[str]:
+    """The runs the files' first lines name, newest file first (each once)."""
+    seen: dict[str, None] = {}
+    for path in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
+        run = file_run(path)
+        if run is not None:
+            seen.setdefault(run)
+    return list(seen)
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """One row of ``modeltel runs``."""
+
+    run_id: str | None
+    """None for spans whose resource names no run (written without modeltel)."""
+    services: set[str] = field(default_factory=set)
+    processes: set[str] = field(default_factory=set)
+    """``service.instance.id`` of each process, else its file."""
+    files: set[Path] = field(default_factory=set)
+    spans: int = 0
+    errors: int = 0
+    jobs: int = 0
+    start_ns: int | None = None
+    end_ns: int | None = None
+    job_errors: int = 0
+    finished_processes: int = 0
+    """Processes of the run whose ``process`` summary (written at a clean shutdown) was found."""
+    has_summaries: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        if self.start_ns is None or self.end_ns is None:
+            return 0.0
+        return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def status(self) -> str:
+        """``error`` (a job failed), ``ok`` (every process shut down cleanly), ``unfinished``
+        (a process still running, killed or crashed), or ``-`` (no summaries to tell: files
+        from elsewhere)."""
+        if self.job_errors:
+            return "error"
+        if not self.has_summaries:
+            return "-"
+        return "ok" if self.finished_processes >= len(self.processes) else "unfinished"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "services": sorted(self.services),
+            "start_unix_nano": self.start_ns,
+            "end_unix_nano": self.end_ns,
+            "duration_s": self.duration_s,
+            "processes": len(self.processes),
+            "files": sorted(str(p) for p in self.files),
+            "spans": self.spans,
+            "errors": self.errors,
+            "jobs": self.jobs,
+            "status": self.status,
+        }
+
+
+def _add_times(info: RunInfo, start: int | None, end: int | None) -> None:
+    if start is not None:
+        info.start_ns = start if info.start_ns is None else min(info.start_ns, start)
+    if end is not None:
+        info.end_ns = end if info.end_ns is None else max(info.end_ns, end)
+
+
+def _add_line(info: RunInfo, line: bytes, path: Path) -> None:
+    """A line whose every span is of ``info``'s run, counted from bytes."""
+    info.files.add(path)
+    info.services.update(_unescape(raw) for raw in _SERVICE.findall(line))
+    instances = _INSTANCE.findall(line)
+    info.processes.update(_unescape(raw) for raw in instances) if instances else info.processes.add(str(path))
+    info.spans += line.count(MARK)
+    info.errors += sum(code in ERROR_CODES for code in STATUS.findall(line))
+    info.jobs += len(_JOB_SPAN.findall(line))
+    starts, ends = _START.findall(line), _END.findall(line)
+    _add_times(info, min(map(int, starts)) if starts else None, max(map(int, ends)) if ends else None)
+
+
+def _add_span(info: RunInfo, span: Span, path: Path) -> None:
+    info.files.add(path)
+    info.services.add(span.resource.service_name)
+    instance = span.resource.attributes.get("service.instance.id")
+    info.processes.add(instance if isinstance(instance, str) else str(path))
+    info.spans += 1
+    info.errors += span.status_code == STATUS_ERROR
+    info.jobs += span.name.endswith(semconv.JOB_SPAN_SUFFIX)
+    _add_times(info, span.start_ns, span.end_ns)
+
+
+def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> list[RunInfo]:
+    """Every run in ``files``, newest (latest start) first; ``summaries`` give each run's status.
+
+    Lines that are not valid OTLP/JSON are passed over here (``show`` and ``doctor`` name them).
+    """
+    runs: dict[str | None, RunInfo] = {}
+
+    def info(run_id: str | None) -> RunInfo:
+        found = runs.get(run_id)
+        if found is None:
+            found = runs[run_id] = RunInfo(run_id)
+        return found
+
+    for path in files:
+        for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
+            for _, line in iter_lines(block):
+                ids = _RUN_ID.findall(line)
+                one_run = len(set(ids)) <= 1 and line.count(_KEY) == len(ids)
+                if one_run and (not ids or len(ids) == line.count(_RESOURCE)):
+                    _add_line(info(_unescape(ids[0]) if ids else None), line, path)
+                    continue
+                try:
+                    spans = decode_line(line)
+                except InvalidRequest:
+                    continue
+                for span in spans:
+                    _add_span(info(span_run(span)), span, path)
+    for summary in summaries:
+        found = runs.get(summary.run_id)
+        if found is None:
+            continue
+        found.has_summaries = True
+        if summary.kind == "process":
+            found.finished_processes += 1
+        elif summary.status == "error":
+            found.job_errors += 1
+    return sorted(runs.values(), key=lambda r: r.start_ns or 0, reverse=True)
