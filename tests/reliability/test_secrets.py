@@ -10,24 +10,17 @@ receiver) is searched for each value: as text, and numbers also in their float f
 
 from __future__ import annotations
 
-import gzip
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToJson
-from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otlp_files import BIN, base_env, spans
+from otlp_receiver import MESSAGES, Receiver, running_receiver
 
 pytestmark = pytest.mark.reliability
 
@@ -83,53 +76,15 @@ with simulation.job("sweep", n_tasks=1, api_key=S["job attribute"], access_token
 """
 
 
-class Receiver(ThreadingHTTPServer):
-    """OTLP/HTTP on 127.0.0.1: answers 200 to every request and keeps (path, decoded body)."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.bodies: list[tuple[str, bytes]] = []
-        self.endpoint = f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        self.server.bodies.append((self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
-
-
-_MESSAGES: dict[str, type[Message]] = {
-    "/v1/traces": ExportTraceServiceRequest,
-    "/v1/metrics": ExportMetricsServiceRequest,
-    "/v1/logs": ExportLogsServiceRequest,
-}
+    with running_receiver() as server:
+        yield server
 
 
 def _as_text(path: str, body: bytes) -> str:
     """The body as protobuf's JSON, where ints and doubles are decimal text like everywhere else."""
-    message = _MESSAGES[path]()
+    message = MESSAGES[path]()
     message.ParseFromString(body)
     return MessageToJson(message) + body.decode("latin-1")
 
