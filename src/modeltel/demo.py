@@ -30,8 +30,22 @@ POPULATION = 10_000
 DAYS = 120
 TRUE_PARAMS = (0.30, 0.10)
 CLASSES = np.array(["cat", "dog", "bird", "fish"])
+FEATURES = ("weight_kg", "length_cm", "ear_ratio", "tail_cm", "speed_kmh", "night_activity")
+"""The classifier's input columns, by name: the quality snapshot names its missing columns by them."""
 REJECT_LABEL = "unknown"
 REJECT_BELOW = 0.6
+
+
+class Features:
+    """Rows of named feature columns: the two things a quality snapshot reads from a DataFrame
+    (``isna()`` and ``columns``), so the demo names its columns without needing pandas."""
+
+    def __init__(self, values: np.ndarray, columns: tuple[str, ...]) -> None:
+        self.values, self.columns = values, list(columns)
+
+    def isna(self) -> np.ndarray:
+        missing: np.ndarray = np.isnan(self.values)
+        return missing
 
 
 class DivergedError(RuntimeError):
@@ -169,7 +183,7 @@ def run_inference(batches: int = 8, batch_size: int = 20_000, seed: int = 0) -> 
                 labels = np.where(
                     probs.max(axis=1) < REJECT_BELOW, REJECT_LABEL, CLASSES[probs.argmax(axis=1)]
                 )
-                p.outputs(probs, labels=labels, reject_label=REJECT_LABEL, features=raw)
+                p.outputs(probs, labels=labels, reject_label=REJECT_LABEL, features=Features(raw, FEATURES))
 
 
 PROMPTS = (

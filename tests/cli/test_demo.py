@@ -61,7 +61,7 @@ def test_demo_writes_files_and_prints_the_summary_read_from_them(tmp_path: Path)
     ]
     for job in jobs:
         assert re.search(
-            rf"^{job['kind']}\s+{job['job_name']}\s+ok\s+{job['span_count']}\s", result.stdout, re.M
+            rf"^{job['kind']}\s+{job['job_name']}\s+ok\s+1\s+{job['span_count']}\s", result.stdout, re.M
         )
     fit = jobs[2]["calibration"]
     assert fit["iterations"] == 30 and fit["best_loss"] < 1e-4
@@ -145,3 +145,27 @@ def test_bad_environment_is_a_config_error_naming_the_variable(tmp_path: Path) -
     result = _demo(tmp_path, OTEL_TRACES_EXPORTER="bogus")
     assert result.returncode == 2
     assert "OTEL_TRACES_EXPORTER" in result.stderr and "bogus" in result.stderr
+
+
+def test_with_workers_the_jobs_count_every_process_and_the_counts_agree(tmp_path: Path) -> None:
+    result = _demo(tmp_path, "--data-dir", "out", "--workers", "2")  # relative: printed absolute
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # the job lines count the job's spans in the workers' files too, not the job process's only
+    sweep = next(line for line in out.splitlines() if line.startswith("simulation "))
+    assert "81 runs (16 from cache), 1 failed" in sweep, out
+    fit = next(line for line in out.splitlines() if line.startswith("calibration "))
+    assert "30 iterations, 60 evaluation batches" in fit, out
+    assert re.search(r"^simulation\s+sir-sweep\s+ok\s+3\s+147\s", out, re.M), out
+    assert re.search(r"^calibration\s+fit-sir\s+ok\s+3\s+181\s", out, re.M), out
+    # the span table's count is said: what each part of it is
+    assert re.search(r"^simulation\.run\s+141\s+1\s", out, re.M), out
+    assert "simulation.run 141 = 81 runs of sir-sweep + 60 evaluation batches of fit-sir" in out, out
+    assert "most missing feature tail_cm (2.0%)" in out, out
+    paths = re.findall(r"^  (?:traces|summaries):\s+(\S+)$", out, re.M)
+    assert len(paths) == 4 and all(Path(p).is_absolute() and Path(p).exists() for p in paths), out
+    data = (tmp_path / "out").resolve()
+    tail = out.rstrip().splitlines()[-6:]
+    assert tail[0] == "next:"
+    assert f"  modeltel show --last --data-dir {data}" in "\n".join(tail)
+    assert f"  modeltel timeline -o trace.html --data-dir {data}" in "\n".join(tail)

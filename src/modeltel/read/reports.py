@@ -6,12 +6,20 @@ The CLI only formats these rows; library users get the same numbers without it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from modeltel import semconv
 from modeltel.read.aggregate import DURATION, Distribution, GroupTable
+from modeltel.read.otlp import STATUS_ERROR, Span
+from modeltel.read.runs import file_contains
 from modeltel.read.scan import Query
+
+if TYPE_CHECKING:
+    from modeltel.read.query import OnBadLine
+    from modeltel.store.schemas import RunSummary
 
 PERCENTILES = (10, 25, 50, 75, 90)
 """The spread ``stats`` reports for tokens, cost and duration."""
@@ -199,3 +207,91 @@ def stats_rows(table: GroupTable) -> list[StatsRow]:
             )
         )
     return rows
+
+
+@dataclass(slots=True)
+class JobSpans:
+    """What a job's spans add up to in every process of its run: the job span and its descendants.
+
+    A job's line in ``summaries.jsonl`` is written by the process that ran the job span, from the
+    spans that process saw; the runs a pool worker or an MPI rank ran are in that process's own
+    file. This is the same job read back from all of them.
+    """
+
+    spans: int = 0
+    processes: set[str] = field(default_factory=set)
+    """``service.instance.id`` of each process that wrote some of the job's spans."""
+    by_name: dict[str, list[int]] = field(default_factory=dict)
+    """Span name → ``[count, errors]``."""
+    sums: dict[str, list[float]] = field(default_factory=dict)
+    """``"<span name> <attribute>"`` → ``[sum, count]`` of its numeric (and 0/1 boolean) values."""
+
+    def count(self, name: str) -> int:
+        return self.by_name.get(name, [0, 0])[0]
+
+    def errors(self, name: str) -> int:
+        return self.by_name.get(name, [0, 0])[1]
+
+    def mean(self, name: str, key: str) -> float | None:
+        total, count = self.sums.get(f"{name} {key}", [0.0, 0])
+        return total / count if count else None
+
+    def total(self, name: str, key: str) -> float:
+        return self.sums.get(f"{name} {key}", [0.0, 0])[0]
+
+
+def job_spans(
+    files: Sequence[Path],
+    jobs: Sequence[RunSummary],
+    *,
+    run_id: str | None = None,
+    on_bad_line: OnBadLine | None = None,
+) -> dict[str, JobSpans]:
+    """Job span id → :class:`JobSpans` for each of ``jobs``, from every file of ``files``.
+
+    One pass: only lines holding one of the jobs' trace ids are decoded, and a span belongs to a
+    job when it is the job span or below it (a job may share its trace with others).
+    """
+    from modeltel.read.query import iter_batches
+
+    wanted = {job.trace_id.lower(): job for job in jobs if job.trace_id and job.span_id}
+    if not wanted:
+        return {}
+    needles = [trace.encode() for trace in wanted]
+    spans: dict[str, dict[str, Span]] = {trace: {} for trace in wanted}
+    for path in files:
+        if not file_contains(path, needles):
+            continue
+        for batch in iter_batches([path], run_id=run_id, on_bad_line=on_bad_line):
+            for span in batch.spans:
+                found = spans.get(span.trace_id)
+                if found is not None:
+                    found[span.span_id] = span
+    result = {}
+    for trace, job in wanted.items():
+        children: dict[str, list[Span]] = {}
+        for span in spans[trace].values():
+            children.setdefault(span.parent_span_id, []).append(span)
+        totals = JobSpans()
+        root = spans[trace].get(job.span_id or "")
+        todo = [root] if root is not None else []
+        while todo:
+            span = todo.pop()
+            _add_job_span(totals, span)
+            todo.extend(children.get(span.span_id, ()))
+        result[job.span_id or ""] = totals
+    return result
+
+
+def _add_job_span(totals: JobSpans, span: Span) -> None:
+    totals.spans += 1
+    instance = span.resource.attributes.get("service.instance.id")
+    totals.processes.add(instance if isinstance(instance, str) else "")
+    counts = totals.by_name.setdefault(span.name, [0, 0])
+    counts[0] += 1
+    counts[1] += span.status_code == STATUS_ERROR
+    for key, value in span.attributes.items():
+        if isinstance(value, bool | int | float):
+            entry = totals.sums.setdefault(f"{span.name} {key}", [0.0, 0])
+            entry[0] += float(value)
+            entry[1] += 1

@@ -92,13 +92,18 @@ def file_run(path: Path) -> str | None:
     return _unescape(match[1]) if match else None
 
 
-def file_has_run(path: Path, mark: bytes) -> bool:
-    """Whether any line of ``path`` names the run (one pass at memory speed, nothing decoded)."""
+def file_contains(path: Path, needles: Iterable[bytes]) -> bool:
+    """Whether ``path`` holds one of ``needles`` (at memory speed, the file mapped, not read in)."""
     with open(path, "rb") as handle:
         if handle.seek(0, 2) == 0:
             return False
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return data.find(mark) >= 0
+            return any(data.find(needle) >= 0 for needle in needles)
+
+
+def file_has_run(path: Path, mark: bytes) -> bool:
+    """Whether any line of ``path`` names the run (one pass, nothing decoded)."""
+    return file_contains(path, (mark,))
 
 
 def run_files(files: Sequence[Path], run_id: str) -> list[Path]:
@@ -190,8 +195,8 @@ def _add_line(info: RunInfo, line: bytes, path: Path) -> None:
     """A line whose every span is of ``info``'s run, counted from bytes."""
     info.files.add(path)
     info.services.update(_unescape(raw) for raw in _SERVICE.findall(line))
-    instances = _INSTANCE.findall(line)
-    info.processes.update(_unescape(raw) for raw in instances) if instances else info.processes.add(str(path))
+    instances = [_unescape(raw) for raw in _INSTANCE.findall(line)]
+    info.processes.update(instances or [str(path)])
     info.spans += line.count(MARK)
     info.errors += sum(code in ERROR_CODES for code in STATUS.findall(line))
     info.jobs += len(_JOB_SPAN.findall(line))
