@@ -24,7 +24,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-COMMANDS = ("run", "demo", "runs", "show", "stats", "export", "timeline", "replay", "doctor")
+COMMANDS = ("run", "demo", "runs", "show", "stats", "metrics", "export", "timeline", "replay", "doctor")
 """Modules of ``modeltel.cli``, in help order; each offers ``register(subparsers)``, which sets ``func``."""
 
 
