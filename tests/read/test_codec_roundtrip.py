@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +48,7 @@ from modeltel.export.otlp_json import encode_metrics, encode_spans
 from modeltel.read import otlp
 from modeltel.replay.requests import metrics_request, trace_request
 from otlp_files import hex_to_base64
+from otlp_receiver import Receiver, running_receiver
 from reading_data import modeltel
 
 Request = TypeVar("Request", ExportTraceServiceRequest, ExportMetricsServiceRequest)
@@ -155,52 +154,11 @@ def items(request: Message) -> int:
     )
 
 
-# --- a receiver -------------------------------------------------------------------------------------------
-class Receiver:
-    """OTLP/HTTP on 127.0.0.1: stores each request body by path and accepts it (empty response)."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[bytes]] = {"/v1/traces": [], "/v1/metrics": []}
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                bodies.setdefault(self.path, []).append(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def take(self) -> tuple[list[bytes], list[bytes]]:
-        """The trace and metric bodies received so far, forgotten here."""
-        traces, metrics = list(self.bodies["/v1/traces"]), list(self.bodies["/v1/metrics"])
-        self.bodies["/v1/traces"].clear()
-        self.bodies["/v1/metrics"].clear()
-        return traces, metrics
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
+# --- the receiver -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.stop()
+    with running_receiver() as server:
+        yield server
 
 
 def write_data_dir(folder: Path, traces: list[str], metrics: list[str]) -> Path:
@@ -219,12 +177,15 @@ def export_lines(data_dir: Path, out: Path, *args: str) -> list[str]:
     return out.read_text(encoding="utf-8").split("\n")[:-1]
 
 
-def replay_bodies(receiver: Receiver, data_dir: Path) -> tuple[list[bytes], list[bytes]]:
-    receiver.take()
+def replay_requests(
+    receiver: Receiver, data_dir: Path
+) -> tuple[list[ExportTraceServiceRequest], list[ExportMetricsServiceRequest]]:
+    """What ``modeltel replay`` of ``data_dir`` POSTed, parsed: trace requests, metric requests."""
+    receiver.bodies.clear()
     result = modeltel("replay", str(data_dir), "--endpoint", receiver.endpoint, "--protocol", "http/protobuf")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warning" not in result.stderr and "skipped" not in result.stdout, result.stdout + result.stderr
-    return receiver.take()
+    return receiver.requests("/v1/traces"), receiver.requests("/v1/metrics")
 
 
 def merged(requests: list[Request], empty: Request) -> Request:
@@ -262,8 +223,8 @@ def test_export_and_replay_keep_dropped_counts_and_link_flags(receiver: Receiver
     assert span.links[-1].flags == 0x300
     (exported,) = export_lines(data_dir, tmp_path / "out.jsonl")
     assert_same(parse_line(exported, ExportTraceServiceRequest()), want)
-    (body,), _ = replay_bodies(receiver, data_dir)
-    assert_same(ExportTraceServiceRequest.FromString(body), want)
+    (sent,), _ = replay_requests(receiver, data_dir)
+    assert_same(sent, want)
 
 
 KEYLESS_TRACE = "5b8efff798038103d269b633813fc60c"
@@ -312,8 +273,8 @@ def test_an_attribute_without_a_key_is_read_by_every_command(receiver: Receiver,
         result = modeltel(*command)
         assert result.returncode == 0 and "skipped" not in result.stderr, (command, result.stderr)
     assert "keyless" in (tmp_path / "t.html").read_text()
-    (body,), _ = replay_bodies(receiver, data_dir)
-    assert_same(ExportTraceServiceRequest.FromString(body), want)
+    (sent,), _ = replay_requests(receiver, data_dir)
+    assert_same(sent, want)
 
 
 def _sdk_metrics_line() -> str:
@@ -697,15 +658,11 @@ def test_replay_sends_every_request(
     data_dir = write_data_dir(
         folder / "data", [otlp_json(r) for r in traces], [otlp_json(r) for r in metrics]
     )
-    trace_bodies, metric_bodies = replay_bodies(receiver, data_dir)
-    got_traces = merged(
-        [ExportTraceServiceRequest.FromString(b) for b in trace_bodies], ExportTraceServiceRequest()
-    )
+    trace_requests, metric_requests = replay_requests(receiver, data_dir)
+    got_traces = merged(trace_requests, ExportTraceServiceRequest())
     want_traces = merged([r for r in traces if items(r)], ExportTraceServiceRequest())
     assert_same(normalised(got_traces), normalised(want_traces))
-    got_metrics = merged(
-        [ExportMetricsServiceRequest.FromString(b) for b in metric_bodies], ExportMetricsServiceRequest()
-    )
+    got_metrics = merged(metric_requests, ExportMetricsServiceRequest())
     want_metrics = merged([r for r in metrics if items(r)], ExportMetricsServiceRequest())
     assert_same(normalised(got_metrics), normalised(want_metrics))
 
