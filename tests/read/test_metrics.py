@@ -175,3 +175,58 @@ def test_pretty_printed_documents_read_like_lines(tmp_path: Path) -> None:
     path = tmp_path / "export.json"
     path.write_text("\n".join(json.dumps(r, indent=2) for r in requests))
     assert read_metrics([path]).instruments[0].series[0].value == 6
+
+
+SDK_APP = r"""
+import json, sys
+import numpy as np
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+
+seed, max_scale, temporality = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+reader = InMemoryMetricReader(
+    preferred_temporality={Histogram: getattr(AggregationTemporality, temporality.upper())}
+)
+view = View(instrument_type=Histogram, aggregation=ExponentialBucketHistogramAggregation(max_scale=max_scale))
+provider = MeterProvider([reader], resource=Resource.create({"service.name": "sdk-app"}), views=[view])
+latency = provider.get_meter("app").create_histogram("latency", unit="s")
+values = np.random.default_rng(seed).lognormal(mean=-2.0, sigma=0.8, size=4000)
+with open(sys.argv[4], "w") as out:
+    for chunk in np.array_split(values, 4):  # four exports, as a periodic reader would write them
+        for v in chunk:
+            latency.record(float(v), {"model": "m"})
+        out.write(json.dumps(MessageToDict(encode_metrics(reader.get_metrics_data()))) + "\n")
+np.save(sys.argv[4] + ".npy", values)
+"""
+
+
+@pytest.mark.parametrize("temporality", ["cumulative", "delta"])
+def test_exponential_histograms_written_by_the_sdk(tmp_path: Path, temporality: str) -> None:
+    """Two SDK processes (max_scale 20 and 3), encoded by the OTLP exporter's own encoder."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    app = tmp_path / "app.py"
+    app.write_text(SDK_APP)
+    files = []
+    for seed, scale in ((1, 20), (2, 3)):
+        out = tmp_path / f"p{seed}.jsonl"
+        subprocess.run(
+            [sys.executable, str(app), str(seed), str(scale), temporality, str(out)], check=True, timeout=60
+        )
+        files.append(out)
+    values = np.concatenate([np.load(f"{f}.npy") for f in files])
+    (instrument,) = read_metrics(files).instruments
+    assert (instrument.kind, instrument.temporality) == ("exponential_histogram", temporality)
+    (series,) = instrument.series
+    assert series.count == len(values) == 8000 and series.processes == 2
+    assert series.sum == pytest.approx(values.sum()) and series.max == pytest.approx(values.max())
+    # merged at scale 3 at most: buckets are 2**(1/8) = 9% wide, so estimates are within 9%
+    for q in (50, 95, 99):
+        assert series.percentiles[q] == pytest.approx(np.percentile(values, q), rel=0.09)
