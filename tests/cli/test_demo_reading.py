@@ -198,3 +198,15 @@ def test_a_line_mixing_runs_is_split_by_resource(two_runs: tuple[Path, str, str]
     assert {r["run_id"]: r["spans"] for r in runs} == {
         run: _span_count(_show_json("--data-dir", str(data_dir), "--run", run)) for run in (first, second)
     }
+
+
+def test_show_counts_a_jobs_spans_in_every_process(two_runs: tuple[Path, str, str]) -> None:
+    data_dir, _, second = two_runs
+    document = _show_json("--data-dir", str(data_dir), "--run", second)
+    jobs = {j["job_name"]: j for j in document["jobs"]}  # type: ignore[attr-defined]
+    assert jobs["sir-sweep"]["span_count"] < 147  # the job process's own spans only
+    assert (jobs["sir-sweep"]["spans_in_run"], jobs["fit-sir"]["spans_in_run"]) == (147, 181)
+    table = modeltel("show", "--data-dir", str(data_dir), "--run", second).stdout
+    assert re.search(
+        r"^sir-sweep\s+simulation\s+modeltel-demo\s+\S+ \S+\s+\S+ \S+\s+ok\s+147$", table, re.M
+    ), table

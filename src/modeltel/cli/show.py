@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
 from modeltel.read.query import aggregate, last_trace_id
-from modeltel.read.reports import NameRow, format_seconds, name_rows
+from modeltel.read.reports import NameRow, format_seconds, job_spans, name_rows
 from modeltel.read.running import RunningJob, running_jobs
+from modeltel.read.runs import file_contains
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries, select_summaries
 from modeltel.store.layout import is_data_dir
@@ -89,6 +90,7 @@ def _show(args: argparse.Namespace) -> int:
         else []
     )
     jobs = [s for s in summaries if s.kind != "process"]
+    in_run = _spans_in_run(found, jobs[-MAX_JOBS_SHOWN:] if args.format == "table" else jobs, bad)
     if args.format == "json":
         document = {
             "source": found.described,
@@ -97,7 +99,7 @@ def _show(args: argparse.Namespace) -> int:
             "trace_id": trace,
             "run_id": found.run_id,
             "spans": [row.to_json() for row in rows],
-            "jobs": [job.model_dump(mode="json") for job in jobs],
+            "jobs": [_job_json(job, in_run) for job in jobs],
             "processes": [s.model_dump(mode="json") for s in summaries if s.kind == "process"],
             "bad_lines": bad.to_json(),
         }
@@ -118,7 +120,7 @@ def _show(args: argparse.Namespace) -> int:
             print("(p50/p95 of names with more than 16,384 spans are within 1% of an exact value)")
     if jobs:
         print()
-        print(_jobs_table(jobs[-MAX_JOBS_SHOWN:], color))
+        print(_jobs_table(jobs[-MAX_JOBS_SHOWN:], in_run, color))
         if len(jobs) > MAX_JOBS_SHOWN:
             print(f"({len(jobs) - MAX_JOBS_SHOWN} earlier jobs not shown; --format json lists all)")
     return reading.EXIT_OK
@@ -142,7 +144,27 @@ def _span_table(rows: list[NameRow], color: bool) -> str:
     return reading.render_table(headers, cells, color=color, highlight=lambda i: rows[i].errors > 0)
 
 
-def _jobs_table(jobs: list[RunSummary], color: bool) -> str:
+def _spans_in_run(found: reading.Sources, jobs: list[RunSummary], bad: reading.BadLines) -> dict[str, int]:
+    """Job span id → the job's spans in every process of its run, for the jobs whose trace is in
+    more than one file (a pool's workers, MPI ranks): a job's summary line counts only the spans
+    of the process that ran the job span. A job whose trace is in one file needs no reading."""
+    shared = [
+        job
+        for job in jobs
+        if job.trace_id and sum(file_contains(p, (job.trace_id.encode(),)) for p in found.trace_files) > 1
+    ]
+    totals = job_spans(found.trace_files, shared, run_id=found.run_id, on_bad_line=bad)
+    return {span_id: spans.spans for span_id, spans in totals.items() if spans.spans}
+
+
+def _job_json(job: RunSummary, in_run: dict[str, int]) -> dict[str, Any]:
+    """The summary as written, plus ``spans_in_run``: its spans in every process of the run."""
+    document = job.model_dump(mode="json")
+    document["spans_in_run"] = in_run.get(job.span_id or "", job.span_count)
+    return document
+
+
+def _jobs_table(jobs: list[RunSummary], in_run: dict[str, int], color: bool) -> str:
     headers = ("job", "kind", "service", "started (UTC)", "duration", "status", "spans")
     cells = [
         (
@@ -152,7 +174,7 @@ def _jobs_table(jobs: list[RunSummary], color: bool) -> str:
             job.start.strftime("%Y-%m-%d %H:%M:%S"),
             format_seconds(job.duration_s),
             job.status,
-            reading.count(job.span_count),
+            reading.count(in_run.get(job.span_id or "", job.span_count)),
         )
         for job in jobs
     ]
