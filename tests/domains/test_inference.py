@@ -339,3 +339,52 @@ def test_bad_request_parameters_are_a_value_error_naming_the_argument(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         inference.generate(model="m", provider="p", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("response", "finish_reasons"),
+    [
+        (  # OpenAI chat completion
+            {
+                "id": "chatcmpl-9",
+                "model": "gpt-x-0613",
+                "choices": [{"finish_reason": "stop"}, {"finish_reason": "length"}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 9},
+            },
+            ("stop", "length"),
+        ),
+        (  # Anthropic message
+            SimpleNamespace(
+                id="chatcmpl-9",
+                model="gpt-x-0613",
+                stop_reason="end_turn",
+                usage=SimpleNamespace(input_tokens=5, output_tokens=9),
+            ),
+            ("end_turn",),
+        ),
+        (  # Ollama chat
+            {
+                "model": "gpt-x-0613",
+                "done_reason": "stop",
+                "prompt_eval_count": 5,
+                "eval_count": 9,
+                "id": "chatcmpl-9",
+            },
+            ("stop",),
+        ),
+    ],
+)
+def test_instrument_reads_the_response_model_id_and_finish_reasons(
+    modeltel_capture: Capture, response: object, finish_reasons: tuple[str, ...]
+) -> None:
+    @inference.instrument(model="gpt-x", provider="openai", temperature=0.5)
+    def call() -> object:
+        return response
+
+    call()
+    a = modeltel_capture.span("chat gpt-x").attributes
+    assert a[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-x-0613" and a["gen_ai.response.id"] == "chatcmpl-9"
+    assert a["gen_ai.response.finish_reasons"] == finish_reasons
+    assert a["gen_ai.request.temperature"] == 0.5
+    point = modeltel_capture.histogram(semconv.GEN_AI_CLIENT_OPERATION_DURATION)
+    assert point.attributes[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-x-0613"

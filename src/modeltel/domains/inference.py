@@ -487,11 +487,32 @@ def _usage_of(result: Any) -> tuple[int | None, int | None]:
     )
 
 
+def _field(node: Any, name: str) -> Any:
+    return node.get(name) if isinstance(node, dict) else getattr(node, name, None)
+
+
+def _response_of(result: Any) -> tuple[str | None, str | None, tuple[str, ...] | None]:
+    """``(id, model, finish reasons)`` from common client responses: OpenAI's ``choices[].finish_reason``,
+    Anthropic's ``stop_reason``, Ollama's ``done_reason``; what is absent or not a string is None."""
+    found = [_field(result, "id"), _field(result, "model")]
+    id_, model = (value if isinstance(value, str) else None for value in found)
+    choices = _field(result, "choices")
+    reasons: list[Any] = []
+    if isinstance(choices, list | tuple):
+        reasons = [_field(choice, "finish_reason") for choice in choices]
+    else:
+        reasons = [_field(result, "stop_reason") or _field(result, "done_reason")]
+    kept = tuple(reason for reason in reasons if isinstance(reason, str))
+    return id_, model, kept or None
+
+
 def _observe(scope: Any, result: Any, is_generate: bool) -> None:
     if is_generate:
         tokens_in, tokens_out = _usage_of(result)
         if tokens_in is not None or tokens_out is not None:
             scope.usage(input_tokens=tokens_in, output_tokens=tokens_out)
+        id_, model, reasons = _response_of(result)
+        scope.response(id=id_, model=model, finish_reasons=reasons)
         return
     if getattr(result, "ndim", None) in (1, 2) and getattr(getattr(result, "dtype", None), "kind", "") == "f":
         try:
@@ -524,9 +545,11 @@ def instrument(
 ) -> Any:
     """Decorate a sync or async inference function; ``@instrument`` or ``@instrument(model=...)``.
 
-    With ``provider`` or ``operation`` it is a GenAI call (``generate``) and token usage is read from
-    the result's ``usage`` when present; otherwise a ``predict`` whose float array result (n, k)
-    is recorded as outputs. ``model`` defaults to the function's qualified name.
+    With ``provider`` or ``operation`` it is a GenAI call (``generate``; request parameters such as
+    ``temperature=`` are passed on to it) and token usage, response id, model and finish reasons are
+    read from the result when present (OpenAI, Anthropic and Ollama field names); otherwise a
+    ``predict`` whose float array result (n, k) is recorded as outputs. ``model`` defaults to the
+    function's qualified name.
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
