@@ -12,7 +12,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
-from modeltel.read.metrics import Instrument, RunNotFound, bucket_percentile, read_metrics
+from modeltel.read import Instrument, read_metrics
+from modeltel.read.metrics import RunNotFound, bucket_percentile
 
 CUMULATIVE = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = pb.AGGREGATION_TEMPORALITY_DELTA

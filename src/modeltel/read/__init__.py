@@ -27,6 +27,7 @@ from modeltel.read.files import (
     summary_files,
     trace_files,
 )
+from modeltel.read.metrics import Instrument, MetricsReport, Series, read_metrics
 from modeltel.read.otlp import Event, InvalidRequest, Link, Resource, Scope, Span, decode_line, encode_request
 from modeltel.read.query import (
     Aggregate,
@@ -52,13 +53,16 @@ __all__ = [
     "Event",
     "Group",
     "GroupTable",
+    "Instrument",
     "InvalidRequest",
     "Link",
+    "MetricsReport",
     "NameRow",
     "Query",
     "ReadWarning",
     "Resource",
     "Scope",
+    "Series",
     "SourceError",
     "Span",
     "Spread",
@@ -73,6 +77,7 @@ __all__ = [
     "last_trace_id",
     "name_rows",
     "parse_time",
+    "read_metrics",
     "select_summaries",
     "stats_query",
     "stats_rows",
