@@ -64,9 +64,12 @@ def test_doctor_reports_sources_and_never_header_values(tmp_path: Path) -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
     }
     result = _modeltel(tmp_path, env, "doctor", "--format", "json")
-    assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    (endpoint,) = report["endpoints"]
+    assert result.returncode == (0 if endpoint["reachable"] else 1), result.stderr
     assert report["otlp"]["traces"]["headers"] == ["authorization"]
     assert report["traces_exporters"] == ["otlp", "jsonl"]
-    assert report["sources"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "OTEL_EXPORTER_OTLP_ENDPOINT"
+    assert report["sources"]["otlp.traces.endpoint"] == "OTEL_EXPORTER_OTLP_ENDPOINT"
+    assert report["sources"]["otlp.traces.headers"] == "OTEL_EXPORTER_OTLP_HEADERS"
+    assert report["sources"]["traces_exporters"] == "OTEL_EXPORTER_OTLP_ENDPOINT"
     assert "topsecret" not in result.stdout + result.stderr

@@ -100,7 +100,7 @@ def test_health_names_torn_and_garbage_lines(run_dir: Path, tmp_path: Path) -> N
     assert "m-1-2.jsonl:3: skipped invalid line (torn last line)" in examples
     assert "summaries.jsonl:1:" in examples
     table = doctor(tmp_path / "damaged")
-    assert table.returncode == 0 and "unreadable lines 5" in table.stdout
+    assert table.returncode == 0 and _row(table.stdout, "unreadable lines") == ["5"]
     assert f"{path}:{garbage}:" in table.stdout
 
 
@@ -114,12 +114,16 @@ def test_endpoints_reachable_and_not_never_sending_data(tmp_path: Path, listener
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         closed_port = closed.getsockname()[1]
-    report = doctor_json(
+    probed = doctor(
         tmp_path / "d",
+        "--format",
+        "json",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{listener.port}",
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{closed_port}",
         OTEL_EXPORTER_OTLP_HEADERS="authorization=topsecret",
     )
+    assert probed.returncode == 1  # one endpoint in use cannot be reached
+    report = json.loads(probed.stdout)
     by_port = {e["port"]: e for e in report["endpoints"]}
     up, down = by_port[listener.port], by_port[closed_port]
     assert (up["reachable"], up["signals"], up["error"]) == (True, ["traces"], None)
@@ -130,8 +134,8 @@ def test_endpoints_reachable_and_not_never_sending_data(tmp_path: Path, listener
         OTEL_EXPORTER_OTLP_HEADERS="authorization=topsecret",
     )
     assert table.returncode == 0
-    assert f"127.0.0.1:{listener.port}" in table.stdout and "reachable, " in table.stdout
-    assert "for traces, metrics\n" in table.stdout  # one line per host:port, logs not in use
+    state = _row(table.stdout, f"127.0.0.1:{listener.port}")  # one line per host:port, logs not in use
+    assert state[:2] == ["traces, metrics", "reachable"] and state[2].endswith(" ms")
     assert "topsecret" not in table.stdout + table.stderr
     listener.sock.close()
     listener.thread.join(timeout=10)
@@ -140,12 +144,14 @@ def test_endpoints_reachable_and_not_never_sending_data(tmp_path: Path, listener
 
 def test_no_endpoint_in_use(tmp_path: Path) -> None:
     assert doctor_json(tmp_path / "d")["endpoints"] == []
-    assert "none in use" in doctor(tmp_path / "d").stdout
+    assert "endpoints: none in use (no otlp exporter)" in doctor(tmp_path / "d").stdout.splitlines()
 
 
 def test_the_otlp_default_is_probed_when_otlp_is_chosen_without_endpoint(tmp_path: Path) -> None:
-    (endpoint,) = doctor_json(tmp_path / "d", OTEL_TRACES_EXPORTER="otlp")["endpoints"]
+    result = doctor(tmp_path / "d", "--format", "json", OTEL_TRACES_EXPORTER="otlp")
+    (endpoint,) = json.loads(result.stdout)["endpoints"]
     assert (endpoint["host"], endpoint["port"], endpoint["signals"]) == ("localhost", 4317, ["traces"])
+    assert result.returncode == (0 if endpoint["reachable"] else 1)
 
 
 def test_the_semantic_convention_version_is_printed(tmp_path: Path) -> None:
@@ -153,4 +159,55 @@ def test_the_semantic_convention_version_is_printed(tmp_path: Path) -> None:
 
     assert doctor_json(tmp_path / "data")["semconv"] == semconv.SEMCONV_VERSION == "1.41.0"
     table = doctor(tmp_path / "data")
-    assert f"semconv            {semconv.SEMCONV_VERSION}" in table.stdout.splitlines()
+    assert _row(table.stdout, "semconv") == [semconv.SEMCONV_VERSION, "modeltel"]
+
+
+def _row(table: str, setting: str) -> list[str]:
+    """The cells after ``setting`` in the settings table (columns are two or more spaces apart)."""
+    for line in table.splitlines():
+        cells = [cell for cell in line.strip().split("  ") if cell.strip()]
+        if cells and cells[0].strip() == setting:
+            return [cell.strip() for cell in cells[1:]]
+    raise AssertionError(f"no row {setting!r} in:\n{table}")
+
+
+def test_a_readable_report_says_where_each_setting_came_from(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {
+        "OTEL_SERVICE_NAME": "sir-sweep",
+        "MODELTEL_CAPTURE_CONTENT": "yes",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:hunter2@127.0.0.1:1",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
+        "OTEL_PYTHON_LOG_CORRELATION": "true",
+    }
+    result = doctor(data, **env)
+    out = result.stdout
+    for python_repr in ("True", "False", "None", "['", "{'", "{}"):
+        assert python_repr not in out, (python_repr, out)
+    assert _row(out, "enabled") == ["yes", "default"]
+    assert _row(out, "data dir") == [str(data), "MODELTEL_DATA_DIR"]
+    assert _row(out, "service name") == ["sir-sweep", "OTEL_SERVICE_NAME"]
+    assert _row(out, "capture content") == ["yes", "MODELTEL_CAPTURE_CONTENT"]
+    assert _row(out, "traces exporters") == ["otlp, jsonl", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert _row(out, "traces endpoint") == [
+        "http://user:****@127.0.0.1:1/v1/traces",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    assert _row(out, "metrics protocol") == ["http/protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL"]
+    assert _row(out, "span queue size") == ["4096", "OTEL_BSP_MAX_QUEUE_SIZE"]
+    assert _row(out, "OTEL_PYTHON_LOG_CORRELATION") == ["true", "not read by modeltel"]
+    assert "hunter2" not in out + result.stderr
+    # a configured endpoint that cannot be reached fails the check
+    assert result.returncode == 1
+    assert "modeltel doctor: 127.0.0.1:1 unreachable" in result.stderr
+    report = json.loads(doctor(data, "--format", "json", **env).stdout)
+    settings = {row["setting"]: row for row in report["settings"]}
+    assert settings["service name"] == {
+        "setting": "service name",
+        "value": "sir-sweep",
+        "source": "OTEL_SERVICE_NAME",
+    }
+    assert report["sources"]["service_name"] == "OTEL_SERVICE_NAME"
+    assert report["sources"]["data_dir"] == "MODELTEL_DATA_DIR"
+    assert report["sources"]["sampler"] == "default"
