@@ -71,17 +71,20 @@ def test_nothing_finished_is_lost_on_any_exit(tmp_path: Path, tail: str, code: i
 
 
 SIGTERM_INSIDE_EXPORT = """
-import os, signal
+import builtins, os, signal, time
 from modeltel.export.local import LocalSpanExporter
-from modeltel.export.processor import BackPressureSpanProcessor
 export = LocalSpanExporter.export
+calls = 0
 def export_then_signal(self, spans):
-    # The signal lands while the main thread holds the processor's export lock.
-    os.kill(os.getpid(), signal.SIGTERM)
+    # The signal lands while the writer thread is inside an export and the main thread waits for
+    # it: in a flush, for room in the full queue, or in the shutdown.
+    global calls
+    calls += 1
+    if calls == builtins.SIGNAL_AT_EXPORT:
+        os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(builtins.EXPORT_S)
     return export(self, spans)
 LocalSpanExporter.export = export_then_signal
-# A writer thread that never gets to run (starved), so every export happens on the main thread.
-BackPressureSpanProcessor._run = lambda self: None
 """
 
 
@@ -92,20 +95,24 @@ BackPressureSpanProcessor._run = lambda self: None
         ("", {"OTEL_BSP_MAX_QUEUE_SIZE": "512", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"}),
         ("handle.shutdown()", {}),
     ],
-    ids=["in force_flush", "in back-pressure export", "in shutdown"],
+    ids=["in force_flush", "in back-pressure wait", "in shutdown"],
 )
-def test_sigterm_inside_an_export_on_the_main_thread_flushes_and_exits(
+def test_sigterm_while_the_main_thread_waits_for_the_writer_flushes_and_exits(
     tmp_path: Path, tail: str, env: dict[str, str]
 ) -> None:
-    # Python runs the handler on the main thread, where the export lock is already held: without
-    # deferral its own flush waited on that lock forever (the timeout below would fire).
-    code = SIGTERM_INSIDE_EXPORT + APP.format(n=700) + tail + "\ntime.sleep(30)"
+    # Python runs the handler on the main thread, inside the wait: the handler's own flush must
+    # neither deadlock on what that wait holds nor cut the export in progress short.
+    # The second export is the flush's or the shutdown's (the first is the first full batch of
+    # 512); with a slow writer and a queue of 512, the main thread is waiting for room by then.
+    slow = "0.5" if not tail else "0"
+    prefix = f"import builtins\nbuiltins.SIGNAL_AT_EXPORT = 2\nbuiltins.EXPORT_S = {slow}\n"
+    code = prefix + SIGTERM_INSIDE_EXPORT + APP.format(n=700) + tail + "\ntime.sleep(30)"
     result = run_py(tmp_path, code, timeout=30, OTEL_BSP_SCHEDULE_DELAY="600000", **env)
     assert result.returncode == -signal.SIGTERM, result.stderr
-    # The back-pressure export happens inside the loop, so the process dies there: every span
-    # ended before the signal is on disk, none twice.
+    # In the back-pressure case the process dies inside the loop: every span ended before the
+    # signal is on disk, none twice.
     ended = 700 if tail else len(spans(tmp_path))
-    assert ended >= 512  # the first relief comes when the queue of 512 is full
+    assert ended >= 512  # the queue of 512 was full before the second export
     assert sorted(attrs(s.attributes)["i"] for s, _, _ in spans(tmp_path)) == list(range(ended))
     (summary,) = summaries(tmp_path)
     assert summary["span_count"] == ended

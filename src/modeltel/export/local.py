@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -32,24 +33,33 @@ def service_of(resource: Resource | None) -> str:
 
 class Losses:
     """What the local copy lost, counted; each distinct cause warned once, so a full disk cannot
-    flood the log. The process summary reports the count (``dropped_spans``)."""
+    flood the log. The process summary reports the count (``dropped_spans``), and so does the
+    one-line report at exit.
+
+    Counted from several threads at once (the writer, span calls that find the queue full, the
+    shutdown), hence the lock: ``+=`` on an attribute is not atomic.
+    """
 
     def __init__(self) -> None:
         self.dropped = 0
         self._seen: set[str] = set()
+        self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         self.dropped = 0  # the parent's losses are in the parent's summary
+        self._lock = threading.Lock()
 
     def record(self, what: str, count: int, exc: OSError) -> None:
         self.drop(count, f"cannot write {what} ({exc})", key=f"{what}:{exc.errno}")
 
     def drop(self, count: int, reason: str, key: str | None = None) -> None:
-        self.dropped += count
         key = key or reason
-        if key not in self._seen:
+        with self._lock:
+            self.dropped += count
+            first = key not in self._seen
             self._seen.add(key)
+        if first:
             _logger.warning("modeltel: %s; dropping data, the app runs on", reason)
 
 

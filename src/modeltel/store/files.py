@@ -16,6 +16,7 @@ at most the last one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -29,6 +30,8 @@ _logger = logging.getLogger(__name__)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+LOCK_TIMEOUT_S = 5.0
+"""How long a :class:`ProcessFile` waits for a write in progress before giving up on it."""
 
 
 def private_dir(path: Path) -> None:
@@ -172,11 +175,18 @@ class ProcessFile:
     next write notices (link count 0), warns once and starts a new file instead of writing into the
     void. ``backslashreplace`` keeps lone surrogates, possible only inside JSON strings, as valid
     JSON escapes.
+
+    A write to a disk that stopped answering (an NFS server gone) can block for as long as the
+    disk does, holding this file's lock. So the lock is never waited for without a bound: a write
+    that cannot get it within ``lock_timeout_s`` fails with :class:`TimeoutError` (an ``OSError``,
+    counted as a loss like any write error), and :meth:`close` leaves a descriptor in use by a
+    stuck write open rather than wait (the process's exit closes it).
     """
 
-    def __init__(self, data_dir: Path, signal: Signal) -> None:
+    def __init__(self, data_dir: Path, signal: Signal, lock_timeout_s: float = LOCK_TIMEOUT_S) -> None:
         self.data_dir = data_dir
         self.signal = signal
+        self.lock_timeout_s = lock_timeout_s
         self._fd: int | None = None
         self._pid = 0
         self.path: Path | None = None
@@ -212,7 +222,11 @@ class ProcessFile:
         """Append ``line``; if that fails part-way (a full disk), the file is cut back to where the
         line began, so the next line starts clean and only this one is lost."""
         data = line.encode("utf-8", "backslashreplace")
-        with self._lock:
+        if not self._lock.acquire(timeout=self.lock_timeout_s):
+            raise TimeoutError(
+                errno.ETIMEDOUT, f"an earlier write has not returned for {self.lock_timeout_s:g} s"
+            )
+        try:
             fd = self._current(service)
             end = os.fstat(fd).st_size  # this process is the file's only writer
             try:
@@ -221,9 +235,17 @@ class ProcessFile:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, end)
                 raise
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
-        with self._lock:
+        """Close the descriptor, unless a write still holds it after ``lock_timeout_s``."""
+        if not self._lock.acquire(timeout=self.lock_timeout_s):
+            _logger.warning("modeltel: %s: a write has not returned; the file is left open", self.path)
+            return
+        try:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
+        finally:
+            self._lock.release()
