@@ -13,7 +13,10 @@ redacted when it is built, so the logs' exporters never see a secret in it eithe
 
 It also makes sure data leaves the process on every way out: normal exit (atexit), SIGTERM
 (a handler that flushes, then lets the default action run), and multiprocessing children, which
-leave through ``os._exit`` and so skip atexit (a multiprocessing finalizer flushes them).
+leave through ``os._exit`` and so skip atexit (a multiprocessing finalizer flushes them). Every
+way out is bounded in time: each part of a flush or a shutdown runs on a helper thread and is
+waited for at most its own bound, so a disk or a receiver that stopped answering costs that bound,
+and what it kept is counted and reported in one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import logging
 import multiprocessing.util
 import signal
 import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
@@ -45,11 +50,18 @@ from opentelemetry.sdk.trace.export import (
 from modeltel import _sigterm, semconv
 from modeltel.config import Settings, Signal
 from modeltel.detectors import cluster_resource
-from modeltel.export.guard import CountingBatchSpanProcessor, GuardedSpanExporter, dropped_counter
+from modeltel.export.guard import (
+    GRACE_S,
+    BoundedMetricExporter,
+    CountingBatchSpanProcessor,
+    DropCounter,
+    GuardedSpanExporter,
+    dropped_counter,
+)
 from modeltel.export.jobs import JobSummaries
 from modeltel.export.jsonl import JsonlMetricWriter, JsonlWriter
 from modeltel.export.local import LocalSpanExporter, Losses
-from modeltel.export.processor import BackPressureSpanProcessor
+from modeltel.export.processor import EXIT_TIMEOUT_S, PRESSURE_TIMEOUT_S, BackPressureSpanProcessor
 from modeltel.export.progress import JobProgress
 from modeltel.export.redact import RedactingMetricExporter, RedactionStage, Redactor
 from modeltel.export.summary import ProcessSummary
@@ -137,11 +149,30 @@ def metric_reader(settings: Settings, name: str, redactor: Redactor) -> MetricRe
         exporter = _entry_point("metrics", name)
     if isinstance(exporter, MetricReader):
         return exporter
+    bounded = BoundedMetricExporter(exporter, name, _metric_deadline_s(settings, name))
     return PeriodicExportingMetricReader(
-        RedactingMetricExporter(exporter, redactor),
+        RedactingMetricExporter(bounded, redactor),
         export_interval_millis=settings.metric_export_interval_ms,
         export_timeout_millis=settings.metric_export_timeout_ms,
     )
+
+
+def _metric_deadline_s(settings: Settings, name: str) -> float:
+    """How long one call of a metric exporter may take: the local file's stall bound, OTLP's own
+    timeout plus :data:`~modeltel.export.guard.GRACE_S`, else OTEL_METRIC_EXPORT_TIMEOUT."""
+    if name == "jsonl":
+        return PRESSURE_TIMEOUT_S
+    if name == "otlp":
+        return settings.otlp["metrics"].timeout_s + GRACE_S
+    return max(settings.metric_export_timeout_ms / 1e3, GRACE_S)
+
+
+def _span_deadline_s(settings: Settings, name: str) -> float:
+    """How long one call of a trace exporter may take: OTLP's own timeout plus
+    :data:`~modeltel.export.guard.GRACE_S`, else OTEL_BSP_EXPORT_TIMEOUT."""
+    if name == "otlp":
+        return settings.otlp["traces"].timeout_s + GRACE_S
+    return max(settings.bsp_export_timeout_ms / 1e3, GRACE_S)
 
 
 def local_copy(settings: Settings, jobs: JobSummaries) -> BackPressureSpanProcessor:
@@ -159,10 +190,13 @@ def local_copy(settings: Settings, jobs: JobSummaries) -> BackPressureSpanProces
     )
 
 
-def span_processor(settings: Settings, name: str, dropped: Counter) -> SpanProcessor:
+def span_processor(settings: Settings, name: str, dropped: DropCounter) -> SpanProcessor:
     """The processor for one trace exporter other than ``jsonl``: the SDK's batch processor, with
-    its losses counted (export/guard.py). It goes behind the redaction stage."""
-    guarded = GuardedSpanExporter(span_exporter(settings, name), name, dropped)
+    its losses counted and each export held to a deadline (export/guard.py). It goes behind the
+    redaction stage."""
+    guarded = GuardedSpanExporter(
+        span_exporter(settings, name), name, dropped, _span_deadline_s(settings, name)
+    )
     return CountingBatchSpanProcessor(
         guarded,
         name,
@@ -186,6 +220,7 @@ class Handle:
         self.logger_provider: Any = None
         self.span_processors: list[SpanProcessor] = []
         self.metric_readers: list[MetricReader] = []
+        self.dropped: DropCounter | None = None
         self.owns_providers = False
         self._lock = threading.Lock()
         self._shut = False
@@ -200,16 +235,17 @@ class Handle:
         return None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything finished so far. True only if every part reported success."""
-        ok = True
+        """Export everything finished so far, within ``timeout_millis`` in all (the parts flush in
+        parallel). True only if every part reported success in time."""
+        parts: list[Callable[[], object]] = [
+            *(partial(processor.force_flush, timeout_millis) for processor in self.span_processors),
+            *(partial(reader.force_flush, timeout_millis) for reader in self.metric_readers),
+        ]
+        if self.logger_provider is not None:
+            parts.append(partial(self.logger_provider.force_flush, timeout_millis))
         with _sigterm.deferred():
-            for processor in self.span_processors:
-                ok = processor.force_flush(timeout_millis) and ok
-            for reader in self.metric_readers:
-                ok = reader.force_flush(timeout_millis) and ok
-            if self.logger_provider is not None:
-                ok = bool(self.logger_provider.force_flush(timeout_millis)) and ok
-        return ok
+            results = _within(timeout_millis / 1e3, parts)
+        return all(result is True for result in results)
 
     def shutdown(self) -> None:
         """Flush and stop what modeltel added; a later call does nothing.
@@ -225,17 +261,48 @@ class Handle:
             self._shutdown_parts()
 
     def _shutdown_parts(self) -> None:
-        for processor in self.span_processors:
-            _quietly(processor.shutdown)
+        """Two rounds of parts in parallel, each part waited for at most its own bound.
+
+        First the network exporters' processors, so that what they drop is counted before the
+        metrics' last collection; then the local copy, the metrics and the logs together (the
+        local copy feeds no metric). The bounds are backstops: each part bounds its own waits.
+        """
+        local = [p for p in self.span_processors if isinstance(p, BackPressureSpanProcessor)]
+        remote = [p for p in self.span_processors if p not in local]
+        remote_s = max((getattr(p, "shutdown_timeout_s", 30.0) for p in remote), default=0.0)
+        _within(remote_s + self._deadline_s() + 2.0, [p.shutdown for p in remote])
+        metric_s = self.settings.metric_export_timeout_ms / 1e3
+        rest: list[Callable[[], object]] = [p.shutdown for p in local]
         if self.meter_provider is not None:
+            provider = self.meter_provider
             if self.owns_providers:
-                _quietly(self.meter_provider.shutdown)
+                rest.append(lambda: provider.shutdown(timeout_millis=metric_s * 1e3))
             else:
-                provider = self.meter_provider
-                for reader in self.metric_readers:
-                    _quietly(lambda r=reader: provider.remove_metric_reader(r))
+                rest += [partial(provider.remove_metric_reader, reader) for reader in self.metric_readers]
         if self.logger_provider is not None:
-            _quietly(self.logger_provider.shutdown)
+            rest.append(self.logger_provider.shutdown)
+        _within(max(EXIT_TIMEOUT_S, metric_s) + 2.0, rest)
+        self._report()
+
+    def _deadline_s(self) -> float:
+        return max(
+            (_span_deadline_s(self.settings, name) for name in self.settings.traces_exporters), default=0.0
+        )
+
+    def _report(self) -> None:
+        """One line on stderr (a warning: the log's last-resort handler) naming every span lost."""
+        parts = []
+        exporter = self.jsonl_span_exporter
+        if exporter is not None and exporter.errors.dropped:
+            parts.append(f"jsonl {exporter.errors.dropped} (not written under {self.settings.data_dir})")
+        by_exporter: dict[str, dict[str, int]] = {}
+        for (name, reason), count in sorted((self.dropped.totals if self.dropped else {}).items()):
+            by_exporter.setdefault(name, {})[reason] = count
+        for name, reasons in by_exporter.items():
+            detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
+            parts.append(f"{name} {sum(reasons.values())} ({detail})")
+        if parts:
+            _logger.warning("modeltel: spans lost: %s", ", ".join(parts))
 
 
 class NoopHandle(Handle):
@@ -250,12 +317,33 @@ class NoopHandle(Handle):
         return None
 
 
-def _quietly(action: Any) -> None:
-    """Shutdown paths run at exit and in signal handlers: log, never raise into the host."""
-    try:
-        action()
-    except Exception:
-        _logger.exception("modeltel: error while shutting down telemetry")
+def _within(seconds: float, actions: Sequence[Callable[[], object]]) -> list[object]:
+    """Run ``actions`` in parallel on helper threads; wait at most ``seconds`` for them in all.
+
+    Returns each one's result, ``None`` for one that raised (logged, never raised: these run at
+    exit and in signal handlers) or had not returned in time (it runs on, on a daemon thread, and
+    the process may exit under it).
+    """
+    results: list[object] = [None] * len(actions)
+
+    def run(index: int, action: Callable[[], object]) -> None:
+        try:
+            results[index] = action()
+        except Exception:
+            _logger.exception("modeltel: error while flushing or shutting down telemetry")
+
+    threads = [
+        threading.Thread(target=run, args=(i, action), name="modeltel-exit", daemon=True)
+        for i, action in enumerate(actions)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    return [
+        result if not thread.is_alive() else None for result, thread in zip(results, threads, strict=True)
+    ]
 
 
 def _logger_provider(settings: Settings, resource: Resource) -> Any:
@@ -304,7 +392,7 @@ def build(settings: Settings) -> Handle:
         )
         metrics.set_meter_provider(handle.meter_provider)
     handle.metric_readers = readers
-    dropped = dropped_counter(handle.meter_provider)
+    dropped = handle.dropped = dropped_counter(handle.meter_provider)
 
     existing_tracer = trace.get_tracer_provider()
     if isinstance(existing_tracer, TracerProvider):
