@@ -235,7 +235,7 @@ def print_next(data_dir: Path | None, run_id: str, out: IO[str]) -> None:
     """The commands to try next on what the demo wrote (``--data-dir`` added when it was given)."""
     where = f" --data-dir {data_dir}" if data_dir is not None else ""
     commands = (
-        (f"modeltel show --last{where}", "the calibration's trace, every worker's spans in it"),
+        (f"modeltel show --last{where}", "the last trace: the calibration, its evaluation batches in it"),
         (
             f"modeltel show --run {run_id}{where}",
             "this run's spans and jobs, with the calibration's trajectory",
