@@ -4,7 +4,9 @@ The retry rules are the OpenTelemetry SDK exporters' (``opentelemetry-exporter-o
 and ``-http`` 1.45): gRPC CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE,
 UNAVAILABLE and DATA_LOSS, HTTP 429, 502, 503 and 504, and connection errors are retried; the wait
 is ``2**attempt`` seconds with ±20 % jitter, or what the receiver asks for (gRPC ``RetryInfo``,
-HTTP ``Retry-After``), capped at :data:`MAX_DELAY_S`. Anything else is permanent.
+HTTP ``Retry-After``), capped at :data:`MAX_DELAY_S`. Anything else is permanent. The timeout
+bounds each whole attempt (gRPC's deadline; over HTTP, a timer that cuts the socket), not each
+read, so a receiver that trickles its answer costs one timeout per attempt.
 
 Only the endpoint given is ever contacted: gRPC's proxy variables are switched off, HTTP uses no
 proxy and follows no redirect. Header values are secret: they go on the wire and nowhere else,
@@ -13,8 +15,11 @@ and any text a receiver sends back is scrubbed of them before it is shown.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -189,15 +194,33 @@ class HttpTransport:
         return self._connection
 
     def export(self, request: Message) -> Delivery:
+        """One request, answered in full within the timeout or cut off then.
+
+        The socket timeout bounds each read, not the request: a receiver that answers one byte per
+        second would hold it for as long as its answer is long. So a timer shuts the socket down
+        at the timeout, which ends whatever read or write is waiting on it.
+        """
         connection = self._connection or self._connect()
+        cut = threading.Event()
+        timer = threading.Timer(self.target.timeout_s, self._cut, (connection, cut))
+        timer.daemon = True
+        timer.start()
         try:
             connection.request("POST", self._path, body=request.SerializeToString(), headers=self._headers)
             response = connection.getresponse()
             body = response.read(MAX_RESPONSE_BYTES)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
+            if cut.is_set():
+                raise SendError(
+                    f"no complete answer within {self.target.timeout_s:g} s", retryable=True
+                ) from None
             reason = self.target.scrub(str(exc) or type(exc).__name__)[:300]
             raise SendError(f"connection failed: {reason}", retryable=True) from None
+        finally:
+            timer.cancel()
+        if cut.is_set():  # the timer fired just as the answer ended: the socket is unusable
+            self.close()
         status = response.status
         if response.getheader("Connection", "").lower() == "close" or response.will_close:
             self.close()
@@ -217,6 +240,14 @@ class HttpTransport:
             )
         retry_after = _retry_after(response.getheader("Retry-After"))
         raise SendError(message, retryable=status in RETRYABLE_HTTP, retry_after=retry_after)
+
+    @staticmethod
+    def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+        cut.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         if self._connection is not None:
