@@ -103,7 +103,7 @@ def _show_json(*args: str) -> dict[str, object]:
 
 
 def _span_count(document: dict[str, object]) -> int:
-    return sum(row["count"] for row in document["spans"])  # type: ignore[attr-defined,index]
+    return sum(row["count"] for row in document["spans"])  # type: ignore[attr-defined]
 
 
 def test_runs_lists_each_run_newest_first(two_runs: tuple[Path, str, str]) -> None:
