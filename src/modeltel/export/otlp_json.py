@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,8 +26,10 @@ from opentelemetry.sdk.metrics.export import MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanContext
+from opentelemetry.trace import Link, SpanContext, Status
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
+
+_logger = logging.getLogger(__name__)
 
 _quote = json.encoder.encode_basestring
 """C-accelerated JSON string quoting; non-ASCII stays raw and the line is written as UTF-8."""
@@ -200,7 +203,76 @@ def span_fields(spans: Sequence[ReadableSpan]) -> list[tuple[Any, ...]]:
 
 
 def _encode_list(fields: Iterator[tuple[Any, ...]]) -> str:
-    return ",".join(map(_encode_fields, fields))
+    out = []
+    for item in fields:  # an AttributeError of the field getter propagates: read_fields falls back
+        try:
+            out.append(_encode_fields(item))
+        except Exception as exc:  # one bad span never costs its batch
+            out.append(_encode_coerced(item, exc))
+    return ",".join(out)
+
+
+MAX_NESTING = 32
+"""Arrays and maps nested deeper than this are written as their text (readers refuse deeper)."""
+_warned_coerced = False
+_UNSET = Status()
+
+
+class _NotOtlp(ValueError):
+    """A field OTLP/JSON has no form for (a float time, a value nested too deep)."""
+
+
+def _nanos(value: Any) -> int:
+    """A time the SDK should have been given as int nanoseconds, made one: a float is taken as the
+    nanoseconds it says (``start_time=time.time()`` gives a span near 1970, visibly wrong but
+    valid), anything out of range or not a number as 0."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return number if 0 <= number < 1 << 63 else 0
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str | bytes | bool | int | float) or value is None:
+        return value
+    if depth >= MAX_NESTING:
+        return repr(value)[:1000]
+    if isinstance(value, Mapping):
+        return {str(k): _bounded(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, Sequence):
+        return [_bounded(v, depth + 1) for v in value]
+    return value
+
+
+def _bounded_attributes(attributes: Any) -> dict[str, Any]:
+    return {str(k): _bounded(v) for k, v in dict(attributes or {}).items()}
+
+
+def _encode_coerced(fields: tuple[Any, ...], error: Exception) -> str:
+    """The span of ``fields`` with every field OTLP/JSON cannot hold coerced, warned once."""
+    global _warned_coerced
+    (context, parent, name, kind, start, end, attributes, events, links, status,
+     dropped_attributes, dropped_events, dropped_links) = fields  # fmt: skip
+    if not _warned_coerced:
+        _warned_coerced = True
+        _logger.warning(
+            "modeltel: span %.100r had a field OTLP/JSON cannot hold (%s: %.200s); it is written "
+            "with that field coerced (times to int nanoseconds, deep values as text)",
+            name, type(error).__name__, error,
+        )  # fmt: skip
+    coerced = (
+        context, parent, str(name), kind, _nanos(start), _nanos(end), _bounded_attributes(attributes),
+        [Event(str(e.name), _bounded_attributes(e.attributes), _nanos(e.timestamp)) for e in events or ()],
+        [Link(link.context, _bounded_attributes(link.attributes)) for link in links or ()],
+        status, int(dropped_attributes or 0), int(dropped_events or 0), int(dropped_links or 0),
+    )  # fmt: skip
+    try:
+        return _encode_fields(coerced)
+    except Exception:  # e.g. a status or context that is not one: the span as ids, name and times
+        return _encode_fields(
+            (context, parent, str(name), kind, _nanos(start), _nanos(end), {}, [], [], _UNSET, 0, 0, 0)
+        )
 
 
 _NAME_CACHE_LIMIT = 4096
@@ -208,6 +280,8 @@ _quoted_names: dict[str, str] = {}
 
 
 def _event(event: Event) -> str:
+    if type(event.timestamp) is not int:
+        raise _NotOtlp(f"event time is not int nanoseconds: {event.timestamp!r}")
     return (
         f'{{"timeUnixNano":"{event.timestamp}","name":{_quote(event.name)},"attributes":'
         f"{encode_attributes(event.attributes)}{_dropped(event.dropped_attributes)}}}"
@@ -227,6 +301,8 @@ def _encode_fields(fields: tuple[Any, ...]) -> str:
     """One ``Span`` object from its :func:`span_fields`."""
     (context, parent, name, kind, start, end, attributes, events, links, status,
      dropped_attributes, dropped_events, dropped_links) = fields  # fmt: skip
+    if type(start) is not int or type(end) is not int:
+        raise _NotOtlp(f"start or end time is not int nanoseconds: {start!r}, {end!r}")
     trace_id, span_id, _, _, state, _ = context  # SpanContext is a 6-tuple; its properties index it
     quoted = _quoted_names.get(name)
     if quoted is None:

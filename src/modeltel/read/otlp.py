@@ -338,6 +338,21 @@ def _int(value: Any, what: str) -> int:
     raise InvalidRequest(f"{what} is not an integer: {str(value)[:40]!r}")
 
 
+MAX_TIME_NS = (1 << 63) - 1
+"""The last nanosecond a signed 64-bit clock holds (2262-04-11): times past it are refused, not
+wrapped, so no reader's arithmetic overflows on a span an app stamped in microseconds times 1000."""
+MAX_NESTING = 32
+"""Arrays and maps inside a value, at most: deeper is refused before protobuf's own depth limit
+(100 messages) would make a whole replay request fail."""
+
+
+def _time(value: Any, what: str) -> int:
+    number = _int(value, what)
+    if not 0 <= number <= MAX_TIME_NS:
+        raise InvalidRequest(f"{what} out of range (0 to {MAX_TIME_NS}): {str(number)[:40]}")
+    return number
+
+
 def _double(value: Any, what: str) -> float:
     """A double as protobuf's JSON mapping writes it: a number, or a string ("NaN", "-Infinity", "1.5")."""
     if isinstance(value, float):
@@ -397,10 +412,12 @@ def normalize_id(value: Any, size: int, what: str) -> str:
     return raw.hex()
 
 
-def decode_value(node: Any) -> AttributeValue:
+def decode_value(node: Any, depth: int = 0) -> AttributeValue:
     """An OTLP ``AnyValue`` object as a Python value (``None`` for an empty one)."""
     if not isinstance(node, dict) or not node:
         return None
+    if depth > MAX_NESTING:
+        raise InvalidRequest(f"attribute value nested deeper than {MAX_NESTING} levels")
     key, value = next(iter(node.items()))
     if key in ("stringValue", "string_value"):
         return _str(value)
@@ -411,9 +428,9 @@ def decode_value(node: Any) -> AttributeValue:
     if key in ("boolValue", "bool_value"):
         return bool(value)
     if key in ("arrayValue", "array_value"):
-        return [decode_value(v) for v in _list(value or {}, "values")]
+        return [decode_value(v, depth + 1) for v in _list(value or {}, "values")]
     if key in ("kvlistValue", "kvlist_value"):
-        return decode_attributes(_list(value or {}, "values"))
+        return decode_attributes(_list(value or {}, "values"), depth + 1)
     if key in ("bytesValue", "bytes_value"):
         return _bytes(value, "bytesValue")
     if key in ("stringValueStrindex", "string_value_strindex"):
@@ -421,7 +438,7 @@ def decode_value(node: Any) -> AttributeValue:
     raise InvalidRequest(f"unknown attribute value type {key!r}")
 
 
-def decode_attributes(items: Any) -> Attributes:
+def decode_attributes(items: Any, depth: int = 0) -> Attributes:
     """A list of OTLP ``KeyValue`` as a dict (a repeated key keeps its last value; no key is "")."""
     if not items:
         return {}
@@ -436,7 +453,7 @@ def decode_attributes(items: Any) -> Attributes:
             key = ""
         elif not isinstance(key, str):
             raise InvalidRequest("attribute key is not a string")
-        out[key] = decode_value(item.get("value"))
+        out[key] = decode_value(item.get("value"), depth)
     return out
 
 
@@ -561,7 +578,7 @@ def _guarded(decode: Callable[[Any], list[ItemT]], document: Any) -> list[ItemT]
 # --- decoding: spans -------------------------------------------------------------------------------------
 def _decode_event(node: Any) -> Event:
     return Event(
-        time_ns=_int(_get(node, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
+        time_ns=_time(_get(node, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
         name=_str(node.get("name")),
         attributes=decode_attributes(node.get("attributes")),
         dropped_attributes_count=_dropped(node),
@@ -591,8 +608,8 @@ def _decode_span(node: Any, resource: Resource, scope: Scope) -> Span:
         parent_span_id=normalize_id(_get(node, "parentSpanId", "parent_span_id"), 8, "parentSpanId"),
         name=_str(node.get("name")),
         kind=_enum(node.get("kind"), _KIND_ENUM, "kind"),
-        start_ns=_int(_get(node, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
-        end_ns=_int(_get(node, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano"),
+        start_ns=_time(_get(node, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
+        end_ns=_time(_get(node, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano"),
         status_code=_enum(status.get("code"), _STATUS_ENUM, "status.code"),
         status_message=_str(status.get("message")),
         attributes=decode_attributes(node.get("attributes")),
@@ -635,7 +652,7 @@ def _value(node: Mapping[str, Any]) -> Number:
 def _decode_exemplars(node: Mapping[str, Any]) -> tuple[Exemplar, ...]:
     return tuple(
         Exemplar(
-            time_ns=_int(_get(e, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
+            time_ns=_time(_get(e, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
             value=_value(e),
             filtered_attributes=decode_attributes(_get(e, "filteredAttributes", "filtered_attributes")),
             trace_id=normalize_id(_get(e, "traceId", "trace_id"), 16, "exemplar traceId"),
@@ -650,8 +667,8 @@ def _point_fields(node: Any) -> dict[str, Any]:
         raise InvalidRequest("data point is not an object")
     return {
         "attributes": decode_attributes(node.get("attributes")),
-        "start_ns": _int(_get(node, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
-        "time_ns": _int(_get(node, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
+        "start_ns": _time(_get(node, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano"),
+        "time_ns": _time(_get(node, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
         "flags": _int(node.get("flags"), "flags"),
     }
 

@@ -10,6 +10,7 @@ and scope blocks are sent grouped as the line grouped them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -83,16 +84,24 @@ def trace_request(line: bytes) -> tuple[ExportTraceServiceRequest, int]:
     """An ``ExportTraceServiceRequest`` with the spans of one line, grouped as the line grouped them."""
     try:
         spans = decode_line(line)
+        try:
+            return spans_request(spans), len(spans)
+        except UnicodeEncodeError:  # a lone surrogate (a name from os.fsdecode): protobuf wants UTF-8
+            spans = decode_line(_escaped_surrogates(line))
+            return spans_request(spans), len(spans)
     except InvalidRequest as exc:
         raise InvalidLine(str(exc)) from None
-    return spans_request(spans), len(spans)
 
 
 def metrics_request(line: bytes) -> tuple[ExportMetricsServiceRequest, int]:
     """An ``ExportMetricsServiceRequest`` from one line; its items are data points."""
     try:
-        metrics = decode_metrics_line(line)
-        return metrics_message(metrics), data_points(metrics)
+        try:
+            metrics = decode_metrics_line(line)
+            return metrics_message(metrics), data_points(metrics)
+        except UnicodeEncodeError:
+            metrics = decode_metrics_line(_escaped_surrogates(line))
+            return metrics_message(metrics), data_points(metrics)
     except InvalidRequest as exc:
         raise InvalidLine(str(exc)) from None
     except ValueError as exc:  # a value protobuf refuses (an asInt beyond int64)
@@ -100,6 +109,26 @@ def metrics_request(line: bytes) -> tuple[ExportMetricsServiceRequest, int]:
 
 
 # --- blocks ----------------------------------------------------------------------------------------------
+def _escaped_surrogates(line: bytes) -> bytes:
+    """``line`` with each lone surrogate in its strings written out as the text ``\\udXXX``: the
+    same text modeltel's own files hold, and valid UTF-8 for protobuf."""
+    try:
+        document = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"not JSON: {exc}") from None
+    return json.dumps(_replace_surrogates(document)).encode()
+
+
+def _replace_surrogates(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(node, list):
+        return [_replace_surrogates(item) for item in node]
+    if isinstance(node, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in node.items()}
+    return node
+
+
 def _resource(resource: Resource) -> PbResource:
     return PbResource(
         attributes=_key_values(resource.attributes),
