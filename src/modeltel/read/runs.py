@@ -31,16 +31,26 @@ if TYPE_CHECKING:
 RUN_KEY = semconv.RESOURCE_RUN_ID
 _KEY = b'{"key":"' + RUN_KEY.encode() + b'","value":{"stringValue":'
 _RUN_ID = re.compile(re.escape(_KEY) + STRING + rb"\}")
-_SERVICE = re.compile(rb'\{"key":"service\.name","value":\{"stringValue":' + STRING + rb"\}")
-_INSTANCE = re.compile(rb'\{"key":"service\.instance\.id","value":\{"stringValue":' + STRING + rb"\}")
+_SERVICE = b'{"key":"service.name","value":{"stringValue":'
+_INSTANCE = b'{"key":"service.instance.id","value":{"stringValue":'
 _RESOURCE = b'"resource":'
+_STRING = re.compile(STRING)
 _START = re.compile(rb'"startTimeUnixNano":"?(\d+)')
 _END = re.compile(rb'"endTimeUnixNano":"?(\d+)')
-_JOB_SPAN = re.compile(
-    rb'"name":"(?:[^"\\]|\\.)*'
-    + re.escape(semconv.JOB_SPAN_SUFFIX.encode())
-    + rb'",(?:"kind":\d+,)?"startTimeUnixNano"'
-)
+_JOB_NAME_ENDS = tuple(semconv.JOB_SPAN_SUFFIX.encode() + b'",' + after for after in (b'"kind":', MARK))
+"""A span name ending in ``.job``, then its next field: a value is followed by ``"}``, never these."""
+
+
+def _strings_after(data: bytes, prefix: bytes) -> list[bytes]:
+    """The raw JSON strings that follow each ``prefix`` in ``data`` (found with ``bytes.find``:
+    a resource key appears once per resource, so this is a handful of C-level searches)."""
+    found, position = [], data.find(prefix)
+    while position >= 0:
+        match = _STRING.match(data, position + len(prefix))
+        if match is not None:
+            found.append(match[1])
+        position = data.find(prefix, position + len(prefix))
+    return found
 
 
 class Selection(enum.Enum):
@@ -194,12 +204,12 @@ def _add_times(info: RunInfo, start: int | None, end: int | None) -> None:
 def _add_line(info: RunInfo, line: bytes, path: Path) -> None:
     """A line whose every span is of ``info``'s run, counted from bytes."""
     info.files.add(path)
-    info.services.update(_unescape(raw) for raw in _SERVICE.findall(line))
-    instances = [_unescape(raw) for raw in _INSTANCE.findall(line)]
+    info.services.update(_unescape(raw) for raw in _strings_after(line, _SERVICE))
+    instances = [_unescape(raw) for raw in _strings_after(line, _INSTANCE)]
     info.processes.update(instances or [str(path)])
     info.spans += line.count(MARK)
     info.errors += sum(code in ERROR_CODES for code in STATUS.findall(line))
-    info.jobs += len(_JOB_SPAN.findall(line))
+    info.jobs += sum(line.count(end) for end in _JOB_NAME_ENDS)
     starts, ends = _START.findall(line), _END.findall(line)
     _add_times(info, min(map(int, starts)) if starts else None, max(map(int, ends)) if ends else None)
 
@@ -215,10 +225,24 @@ def _add_span(info: RunInfo, span: Span, path: Path) -> None:
     _add_times(info, span.start_ns, span.end_ns)
 
 
+def _one_run(data: bytes) -> tuple[bool, str | None]:
+    """``(True, run)`` when every span of ``data`` belongs to one run (``None``: spans whose
+    resource names no run); ``(False, None)`` when it holds several runs, or resources that name
+    none beside ones that do (then its lines, or its spans, are told apart one by one)."""
+    found = _RUN_ID.findall(data)
+    ids = set(found)
+    named = data.count(_KEY)
+    if len(ids) > 1 or named != len(found) or (named and named != data.count(_RESOURCE)):
+        return False, None
+    return True, (_unescape(ids.pop()) if ids else None)
+
+
 def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> list[RunInfo]:
     """Every run in ``files``, newest (latest start) first; ``summaries`` give each run's status.
 
-    Lines that are not valid OTLP/JSON are passed over here (``show`` and ``doctor`` name them).
+    Counted from bytes, a block at a time when a block is one run's (as a process's file is), so
+    a line is never decoded unless it mixes runs; a torn or invalid line is not checked here
+    (``show`` and ``doctor`` name those), it adds what it holds.
     """
     runs: dict[str | None, RunInfo] = {}
 
@@ -230,11 +254,14 @@ def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> li
 
     for path in files:
         for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
+            whole, run = _one_run(block.data)  # a process's file: every line of a block is one run's
+            if whole:
+                _add_line(info(run), block.data, path)
+                continue
             for _, line in iter_lines(block):
-                ids = _RUN_ID.findall(line)
-                one_run = len(set(ids)) <= 1 and line.count(_KEY) == len(ids)
-                if one_run and (not ids or len(ids) == line.count(_RESOURCE)):
-                    _add_line(info(_unescape(ids[0]) if ids else None), line, path)
+                whole, run = _one_run(line)
+                if whole:
+                    _add_line(info(run), line, path)
                     continue
                 try:
                     spans = decode_line(line)
