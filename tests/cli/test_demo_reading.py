@@ -210,3 +210,13 @@ def test_show_counts_a_jobs_spans_in_every_process(two_runs: tuple[Path, str, st
     assert re.search(
         r"^sir-sweep\s+simulation\s+modeltel-demo\s+\S+ \S+\s+\S+ \S+\s+ok\s+147$", table, re.M
     ), table
+
+
+def test_one_trace_needs_no_run_note(two_runs: tuple[Path, str, str]) -> None:
+    data_dir, _, second = two_runs
+    result = modeltel("show", "--data-dir", str(data_dir), "--last")
+    assert result.returncode == 0 and result.stderr == ""
+    assert (
+        _show_json("--data-dir", str(data_dir), "--last")["trace_id"]
+        == _show_json("--data-dir", str(data_dir), "--run", second, "--last")["trace_id"]
+    )

@@ -138,6 +138,8 @@ def choose_run(found: Sources, args: argparse.Namespace) -> None:
     elif wanted is not None:
         run = _resolve_run(wanted.strip(), known_runs(found.trace_files), found.described)
     else:
+        if getattr(args, "trace", None) or getattr(args, "last", False):
+            return  # one trace: the run it is in needs no choosing
         runs = known_runs(found.trace_files)
         if len(runs) > 1:
             print(
