@@ -231,3 +231,19 @@ def test_exponential_histograms_written_by_the_sdk(tmp_path: Path, temporality: 
     # merged at scale 3 at most: buckets are 2**(1/8) = 9% wide, so estimates are within 9%
     for q in (50, 95, 99):
         assert series.percentiles[q] == pytest.approx(np.percentile(values, q), rel=0.09)
+
+
+def test_out_of_range_exponential_scales_do_not_stop_the_reader(tmp_path: Path) -> None:
+    """The proto allows any sint32 scale; the spec's range is -10 … 20. A file with -12 or -2000
+    (damage, or another producer) reads with the other instruments intact."""
+    resource = {"service_instance_id": "s"}
+    metrics = [_exponential(-12, 0, [1, 1], 1.0, 3.0, 10), _counter(4, 10)]
+    path = _write(tmp_path / "m.jsonl", [_request(resource, metrics)])
+    found = _by_name(read_metrics([path]).instruments)
+    assert found["size"].series[0].count == 2 and found["jobs"].series[0].value == 4
+    (size,) = _by_name(
+        read_metrics(
+            [_write(tmp_path / "n.jsonl", [_request(resource, [_exponential(-2000, 0, [3], 1.0, 3.0, 10)])])]
+        ).instruments
+    )["size"].series
+    assert size.count == 3 and size.percentiles[50] is not None and 1.0 <= size.percentiles[50] <= 3.0

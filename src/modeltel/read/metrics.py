@@ -175,13 +175,16 @@ def exponential_percentile(
 ) -> float | None:
     """Estimate the ``q`` quantile of an exponential histogram (bucket ``i``: ``(b**i, b**(i+1)]``
     with ``b = 2**(2**-scale)``; negative buckets mirror it)."""
-    base = 2.0 ** (2.0**-scale)
 
     def edge(index: int) -> float:
+        # Scales outside the spec's -10 … 20 (damage, another producer) put edges past a float's
+        # range: they are 0 or infinity here, and the recorded min and max bound the estimate.
+        if index == 0:
+            return 1.0
         try:
-            return float(base**index)
+            return float(2.0 ** (index * 2.0**-scale))
         except OverflowError:
-            return math.inf
+            return math.inf if index > 0 else 0.0
 
     buckets: list[tuple[float, float, int]] = []
     for index in sorted(negative, reverse=True):
