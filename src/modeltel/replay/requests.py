@@ -91,6 +91,8 @@ def trace_request(line: bytes) -> tuple[ExportTraceServiceRequest, int]:
             return spans_request(spans), len(spans)
     except InvalidRequest as exc:
         raise InvalidLine(str(exc)) from None
+    except ValueError as exc:  # a value protobuf refuses (a negative count, an int beyond its type)
+        raise InvalidLine(f"not an OTLP trace request: {str(exc)[:200]}") from None
 
 
 def metrics_request(line: bytes) -> tuple[ExportMetricsServiceRequest, int]:
