@@ -44,6 +44,8 @@ EXIT_TIMEOUT_S = 5.0
 that long on a dead disk would leave no time for the other exporters or the report of the loss."""
 MIN_DELAY_S = 0.001
 """A schedule delay of 0 or less would make the writer spin; the SDK requires at least 1 ms too."""
+IDLE_POLL_S = 0.05
+"""With an empty queue the writer wakes at most this often, whatever the schedule delay."""
 
 _logger = logging.getLogger(__name__)
 
@@ -107,8 +109,7 @@ class BackPressureSpanProcessor(SpanProcessor):
             self.span_exporter.count_dropped(1, self._stall_reason)
             return
         queue.append(span)
-        size = len(queue)
-        if (size >= self.batch_size or size == 1) and not self._wake.is_set():
+        if len(queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
 
     def stalled(self) -> bool:
@@ -135,15 +136,12 @@ class BackPressureSpanProcessor(SpanProcessor):
     # --- writer thread --------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._shutdown:
-            # With nothing queued the writer sleeps until a span arrives (no wake-ups while idle);
-            # the schedule delay runs from the first span waiting.
-            idle = not self._queue and self._taken >= self._flush_to
-            woken = self._wake.wait(None if idle else self.delay_s)
+            # With nothing queued, a tiny schedule delay would only make the writer spin.
+            idle = not self._queue
+            woken = self._wake.wait(max(self.delay_s, IDLE_POLL_S) if idle else self.delay_s)
             self._wake.clear()
             if self._shutdown:
                 break
-            if idle and self._taken >= self._flush_to and len(self._queue) < self.batch_size:
-                continue  # the first span: now the schedule delay starts
             # Woken by a full batch or a flush: full batches and what the flush asked for;
             # the timer: everything.
             self._export_batches(everything=not woken)

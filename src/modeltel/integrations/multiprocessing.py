@@ -24,10 +24,12 @@ Durability: a worker's batch span processor would hold finished spans for up to
 ``terminate()``, a cluster scheduler). So when a task ran in another process than its submitter,
 :class:`TracedCall` flushes the *JSONL* span processors after the task, before its result goes back
 to the parent: once the parent holds a result, that task's spans are on disk, and a killed worker
-loses only the spans of the task it was running. The flush is synchronous in the worker (the SDK's
-``force_flush`` exports in the calling thread): an empty queue costs a lock and a length check
-(about 1 µs), so a task that opened no span pays nothing; a task that ended spans pays one export
-call (encode, one ``write``) for all of them. ``bench/pool.py`` measures it: on a shared 2-core VM
+loses only the spans of the task it was running. The flush is synchronous in the worker (it hands
+the spans to the local copy's writer thread and waits for the write, at most 5 s if the disk has
+stalled: export/processor.py): an empty queue costs a length check (about 1 µs), so a task that
+opened no span pays nothing; a task that ended spans pays one export call (encode, one ``write``)
+for all of them, plus the hand-over to the writer thread (about 55 µs more CPU than writing in the
+calling thread, measured on a shared 2-core VM). ``bench/pool.py`` measures it: on a shared 2-core VM
 about 50-100 µs per flushed task, against 30-50 µs for the span itself. ``Pool.map`` pays it once
 per chunk, ``ProcessPoolExecutor.submit`` once per task; both keep the guarantee above, which
 batching by time could not give. OTLP processors are not flushed per task (a network round trip
