@@ -220,3 +220,25 @@ def test_one_trace_needs_no_run_note(two_runs: tuple[Path, str, str]) -> None:
         _show_json("--data-dir", str(data_dir), "--last")["trace_id"]
         == _show_json("--data-dir", str(data_dir), "--run", second, "--last")["trace_id"]
     )
+
+
+def test_otlp_export_of_one_run_keeps_its_spans_and_metrics(
+    two_runs: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    data_dir, first, _ = two_runs
+    out = tmp_path / "run.jsonl"
+    result = modeltel(
+        "export", "--data-dir", str(data_dir), "--run", first, "--format", "otlp-json", "-o", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    runs: set[str] = set()
+    spans = 0
+    for line in out.read_text().splitlines():
+        request = json.loads(line)
+        for block in request.get("resourceSpans", []) + request.get("resourceMetrics", []):
+            keys = {a["key"]: a["value"] for a in block["resource"]["attributes"]}
+            runs.add(keys["modeltel.run.id"]["stringValue"])
+        spans += sum(len(s["spans"]) for b in request.get("resourceSpans", []) for s in b["scopeSpans"])
+    assert runs == {first}
+    assert spans == _span_count(_show_json("--data-dir", str(data_dir), "--run", first))
+    assert '"resourceMetrics"' in out.read_text()
