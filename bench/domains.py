@@ -33,8 +33,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from modeltel import inference, semconv, simulation
-from modeltel.domains import _runtime
+from modeltel import inference, simulation
+from modeltel._internal import semconv
+from modeltel._internal.domains import _runtime
 
 TARGET_RUN_RATIO = 1.10
 TARGET_DISABLED_RATIO = 0.3

@@ -58,7 +58,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 
-from modeltel import semconv
+from modeltel._internal import semconv
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_DIR = ROOT / ".bench-deps"
@@ -201,8 +201,8 @@ def run_a(n: int, tmp: Path) -> Outcome:
 
 
 def run_b(n: int, tmp: Path) -> Outcome:
-    from modeltel.config import Settings
-    from modeltel.export.jsonl import JsonlSpanExporter
+    from modeltel._internal.config import Settings
+    from modeltel._internal.export.jsonl import JsonlSpanExporter
 
     exporter = JsonlSpanExporter(Settings(data_dir=tmp, service_name=SERVICE))
     times = _sdk_run(exporter, n)
@@ -212,9 +212,9 @@ def run_b(n: int, tmp: Path) -> Outcome:
 
 def run_b_configured(n: int, tmp: Path) -> Outcome:
     """B behind the processor ``modeltel.configure()`` puts in front of JSONL (back-pressure)."""
-    from modeltel.config import Settings
-    from modeltel.export.jsonl import JsonlSpanExporter
-    from modeltel.export.processor import BackPressureSpanProcessor
+    from modeltel._internal.config import Settings
+    from modeltel._internal.export.jsonl import JsonlSpanExporter
+    from modeltel._internal.export.processor import BackPressureSpanProcessor
 
     exporter = JsonlSpanExporter(Settings(data_dir=tmp, service_name=SERVICE))
     times = _sdk_run(exporter, n, processor=BackPressureSpanProcessor(exporter))
@@ -257,10 +257,10 @@ _configure_seconds: list[float] = []
 
 def run_d2(n: int, tmp: Path) -> Outcome:
     import modeltel
-    import modeltel.providers
+    import modeltel._internal.providers
 
     # configure() is once per process; forget the previous repeat's handle so each repeat pays it.
-    modeltel.providers._current = None
+    modeltel._internal.providers._current = None
     saved = os.environ.get("MODELTEL_ENABLED")
     os.environ["MODELTEL_ENABLED"] = "false"
     try:
@@ -307,8 +307,8 @@ def rss_child(variant: str, n: int) -> None:
     The peak is read before the spans on disk are counted: parsing a 300 KiB line makes megabytes
     of dicts, which is the bench's cost, not the exporter's.
     """
-    from modeltel.config import Settings
-    from modeltel.export.jsonl import JsonlSpanExporter  # both import it: only its work differs
+    from modeltel._internal.config import Settings
+    from modeltel._internal.export.jsonl import JsonlSpanExporter  # both import it: only its work differs
 
     with tempfile.TemporaryDirectory(prefix="modeltel-bench-") as tmp:
         exporter = JsonlSpanExporter(Settings(data_dir=Path(tmp), service_name=SERVICE))
@@ -459,7 +459,7 @@ def rss_report(n: int, runs: int) -> Iterator[str]:
         f"{verdict(b - a <= TARGET_RSS_MIB)}"
     )
     yield (
-        f"    (both import modeltel.export.jsonl; B wrote {min(on_disk):,}..{max(on_disk):,} "
+        f"    (both import modeltel._internal.export.jsonl; B wrote {min(on_disk):,}..{max(on_disk):,} "
         f"of {n:,} spans to disk)"
     )
 

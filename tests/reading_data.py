@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, Status, StatusCode
 
-from modeltel.config import load_settings
-from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel._internal.config import load_settings
+from modeltel._internal.export.jsonl import JsonlSpanExporter
 from otlp_files import BIN, base_env, jsonl_files, run_under_modeltel
 
 COLLECTOR_TRACE = "5b8efff798038103d269b633813fc60c"

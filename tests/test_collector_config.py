@@ -1,4 +1,4 @@
-"""Structural checks of the bundled pipeline (DESIGN §7, issue 5).
+"""Structural checks of the bundled pipeline (README: Send it to Jaeger / Tempo / Grafana).
 
 There is no Docker engine on these machines, so nothing here starts a container. The tests parse every
 file of the pipeline (collector configs, docker-compose.yml, Tempo, Prometheus, Grafana provisioning,
@@ -8,7 +8,8 @@ metric name that modeltel never emits. The running pipeline is exercised end to 
 in tests/integration.
 
 Prometheus names are derived, not hard-coded: `prometheus_series` applies the collector prometheus exporter's
-translation (UnderscoreEscapingWithSuffixes, pinned in the config) to the OTel names in `modeltel.semconv`.
+translation (UnderscoreEscapingWithSuffixes, pinned in the config) to the OTel names in
+`modeltel._internal.semconv`.
 `check_queries_against_metrics` is the hook to check the dashboards against the metrics a real run wrote.
 """
 
@@ -24,7 +25,7 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from modeltel import semconv
+from modeltel._internal import semconv
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "collector-config"
@@ -273,9 +274,9 @@ def prometheus_label(attribute: str) -> str:
 # What modeltel emits
 # ---------------------------------------------------------------------------------------------------------
 
-# Kinds and units per DESIGN §4, names from semconv. semconv holds names and units but not which unit goes
+# Kinds and units as the README lists them, names from semconv (names and units, but not which unit goes
 # with which instrument; when the demo's metrics file exists, check_queries_against_metrics run on that file
-# is the authority (it carries the real unit and kind of every instrument).
+# is the authority: it carries the real unit and kind of every instrument).
 MODELTEL_METRICS: tuple[OtelMetric, ...] = (
     OtelMetric(semconv.METRIC_SIMULATION_RUN_DURATION, semconv.UNIT_SECONDS, "histogram"),
     OtelMetric(semconv.METRIC_SIMULATION_CACHE_REQUESTS, semconv.UNIT_REQUESTS, "counter"),
@@ -1005,7 +1006,7 @@ def test_queries_name_metrics_modeltel_emits() -> None:
 
 
 def test_queries_cover_every_domain_metric() -> None:
-    """Each DESIGN §4 instrument (but the exporter's own drop counter) shows up in a dashboard or alert."""
+    """Each documented instrument (but the exporter's own drop counter) shows up in a dashboard or alert."""
     used = set().union(*(names.metrics for _, _, names in prometheus_queries()))
     for metric in MODELTEL_METRICS:
         if metric.name != semconv.METRIC_EXPORT_DROPPED:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modeltel.config import ConfigError, ConfigWarning, load_settings
+from modeltel._internal.config import ConfigError, ConfigWarning, load_settings
 
 
 def _known(signal: str) -> frozenset[str]:
@@ -151,7 +151,7 @@ def test_overrides_win_and_sources_are_recorded() -> None:
 
 
 def test_readme_documents_every_variable() -> None:
-    from modeltel.config import CONTEXT_CARRIER_VARS, ENV_VARS
+    from modeltel._internal.config import CONTEXT_CARRIER_VARS, ENV_VARS
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for var in (*ENV_VARS, *CONTEXT_CARRIER_VARS):

@@ -72,7 +72,7 @@ def test_nothing_finished_is_lost_on_any_exit(tmp_path: Path, tail: str, code: i
 
 SIGTERM_INSIDE_EXPORT = """
 import builtins, os, signal, time
-from modeltel.export.local import LocalSpanExporter
+from modeltel._internal.export.local import LocalSpanExporter
 export = LocalSpanExporter.export
 calls = 0
 def export_then_signal(self, spans):
@@ -128,7 +128,7 @@ threads = [threading.Thread(target=lambda: results.append(modeltel.configure()))
 assert all(r is handle for r in results), "configure returned different handles"
 assert handle.force_flush() is True
 handle.shutdown(); handle.shutdown()
-from modeltel.export.processor import BackPressureSpanProcessor
+from modeltel._internal.export.processor import BackPressureSpanProcessor
 (stage,) = trace.get_tracer_provider()._active_span_processor._span_processors
 print(sum(isinstance(p, BackPressureSpanProcessor) for p in stage.processors))
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeltel.quality import CONFIDENCE_BINS, MAX_TRACKED, OTHER, QualityAccumulator, quality_stats
+from modeltel._internal.quality import CONFIDENCE_BINS, MAX_TRACKED, OTHER, QualityAccumulator, quality_stats
 
 
 def _probs(n: int, k: int, seed: int = 0) -> np.ndarray:

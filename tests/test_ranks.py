@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modeltel.config import ConfigError, ConfigWarning, load_settings
+from modeltel._internal.config import ConfigError, ConfigWarning, load_settings
 
 OTLP = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from modeltel import inference, semconv, simulation
-from modeltel.domains import _runtime
+from modeltel import inference, simulation
+from modeltel._internal import semconv
+from modeltel._internal.domains import _runtime
 from modeltel.testing import Capture, capture
 from otlp_files import base_env
 

@@ -8,22 +8,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from modeltel import _sigterm
+from modeltel._internal import sigterm
 
 if TYPE_CHECKING:
-    from modeltel.providers import Handle
+    from modeltel._internal.providers import Handle
 
 __version__ = "0.1.0"
 
 
 def configure(**overrides: Any) -> Handle:
-    """Configure OpenTelemetry from the environment (DESIGN §2); idempotent and thread-safe.
+    """Configure OpenTelemetry from the environment (README: Configuration); idempotent and thread-safe.
 
-    Keyword overrides take the names of :class:`modeltel.config.Settings` fields, e.g.
+    Keyword overrides take the names of :class:`modeltel._internal.config.Settings` fields, e.g.
     ``configure(service_name="sweep", data_dir="out")``. Returns a handle with ``force_flush()`` and
     ``shutdown()``. When SDK providers already exist, the JSONL exporters are added to them.
     """
-    from modeltel.providers import configure as _configure
+    from modeltel._internal.providers import configure as _configure
 
     return _configure(**overrides)
 
@@ -37,6 +37,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'modeltel' has no attribute {name!r}")
 
 
-_sigterm.install()  # here, not in configure(): see modeltel/_sigterm.py
+sigterm.install()  # here, not in configure(): see modeltel/_internal/sigterm.py
 
 __all__ = ["__version__", "configure"]

@@ -19,7 +19,7 @@ Each iteration span carries its number, n_params, min loss, best loss so far and
 improved; the job span carries the best-loss trajectory.
 """
 
-from modeltel.domains.calibration import (
+from modeltel._internal.domains.calibration import (
     CalibrationIteration,
     CalibrationJob,
     CalibrationPhase,

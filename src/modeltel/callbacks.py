@@ -16,6 +16,6 @@
     cb.on_train_end()
 """
 
-from modeltel.domains.callbacks import TrainingCallback, numeric_attributes
+from modeltel._internal.domains.callbacks import TrainingCallback, numeric_attributes
 
 __all__ = ["TrainingCallback", "numeric_attributes"]

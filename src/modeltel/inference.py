@@ -14,8 +14,8 @@
 ``job`` groups predictions into one quality snapshot; ``instrument`` is the decorator form of both.
 """
 
-from modeltel.domains.hardware import enable_process_metrics
-from modeltel.domains.inference import (
+from modeltel._internal.domains.hardware import enable_process_metrics
+from modeltel._internal.domains.inference import (
     Generate,
     InferenceJob,
     InferencePredict,

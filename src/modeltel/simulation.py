@@ -15,6 +15,6 @@ Every scope is also a decorator (sync and async). With telemetry disabled, every
 shared no-op object.
 """
 
-from modeltel.domains.simulation import SimulationJob, SimulationPhase, SimulationRun, job, run
+from modeltel._internal.domains.simulation import SimulationJob, SimulationPhase, SimulationRun, job, run
 
 __all__ = ["SimulationJob", "SimulationPhase", "SimulationRun", "job", "run"]

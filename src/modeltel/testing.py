@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modeltel.domains import _runtime
+from modeltel._internal.domains import _runtime
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     )
     from opentelemetry.sdk.trace import ReadableSpan
 
-    from modeltel.domains.hardware import GpuProbe
+    from modeltel._internal.domains.hardware import GpuProbe
 
 __all__ = ["Capture", "capture"]
 

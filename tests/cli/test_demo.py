@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from modeltel import semconv
+from modeltel._internal import semconv
 from otlp_files import BIN, attrs, base_env, jsonl_files, metric_requests, spans, summaries
 
 

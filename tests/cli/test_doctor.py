@@ -155,7 +155,7 @@ def test_the_otlp_default_is_probed_when_otlp_is_chosen_without_endpoint(tmp_pat
 
 
 def test_the_semantic_convention_version_is_printed(tmp_path: Path) -> None:
-    from modeltel import semconv
+    from modeltel._internal import semconv
 
     assert doctor_json(tmp_path / "data")["semconv"] == semconv.SEMCONV_VERSION == "1.41.0"
     table = doctor(tmp_path / "data")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeltel import calibration, semconv
-from modeltel.domains.calibration import HISTOGRAM_SAMPLE_MAX, TRAJECTORY_MAX_POINTS
+from modeltel import calibration
+from modeltel._internal import semconv
+from modeltel._internal.domains.calibration import HISTOGRAM_SAMPLE_MAX, TRAJECTORY_MAX_POINTS
 from modeltel.testing import Capture
 
 LOSSES = [[5.0, 7.0], [6.0, 9.0], [2.0, 3.0], [2.5, 8.0], [1.0, 4.0]]

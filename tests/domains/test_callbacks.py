@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from opentelemetry.trace import StatusCode
 
-from modeltel import semconv
+from modeltel._internal import semconv
 from modeltel.callbacks import TrainingCallback
 from modeltel.testing import Capture
 

@@ -13,9 +13,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from modeltel import inference, semconv
-from modeltel.domains import hardware
-from modeltel.domains.hardware import GpuProbe
+from modeltel import inference
+from modeltel._internal import semconv
+from modeltel._internal.domains import hardware
+from modeltel._internal.domains.hardware import GpuProbe
 from modeltel.testing import capture
 from otlp_files import base_env, spans
 
@@ -26,7 +27,7 @@ def test_no_nvml_package_means_no_gpu_attributes(tmp_path: Path) -> None:
     import sys
     sys.modules["pynvml"] = None  # import pynvml -> ImportError
     from modeltel import inference
-    from modeltel.domains import hardware, _runtime
+    from modeltel._internal.domains import hardware, _runtime
     assert hardware.gpu_probe() is None
     with inference.predict(model="m") as p:
         p.outputs([[0.5, 0.5]])

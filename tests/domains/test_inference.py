@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from modeltel import inference, semconv
-from modeltel.domains.calibration import HISTOGRAM_SAMPLE_MAX
+from modeltel import inference
+from modeltel._internal import semconv
+from modeltel._internal.domains.calibration import HISTOGRAM_SAMPLE_MAX
 from modeltel.testing import Capture, capture
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from opentelemetry.trace import StatusCode
 
-from modeltel import calibration, inference, semconv, simulation
-from modeltel.domains import _runtime
-from modeltel.domains._scope import NOOP
+from modeltel import calibration, inference, simulation
+from modeltel._internal import semconv
+from modeltel._internal.domains import _runtime
+from modeltel._internal.domains._scope import NOOP
 from modeltel.testing import Capture, capture
 from otlp_files import base_env
 
@@ -183,7 +184,7 @@ def test_decorating_before_telemetry_is_resolved_does_not_configure(tmp_path: Pa
     code = """
     import modeltel
     from modeltel import simulation
-    from modeltel.domains import _runtime
+    from modeltel._internal.domains import _runtime
 
     @simulation.run(model="sir")
     def simulate():
@@ -209,7 +210,7 @@ def test_decorating_before_telemetry_is_resolved_does_not_configure(tmp_path: Pa
 def test_disabled_by_environment_writes_nothing_and_returns_noop(tmp_path: Path) -> None:
     code = """
     from modeltel import simulation, inference
-    from modeltel.domains._scope import NOOP
+    from modeltel._internal.domains._scope import NOOP
     assert simulation.run(model="sir") is not NOOP  # unresolved: lazy scope
     with simulation.run(model="sir") as run:
         assert run is NOOP

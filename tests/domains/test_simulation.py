@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from modeltel import semconv, simulation
+from modeltel import simulation
+from modeltel._internal import semconv
 from modeltel.testing import Capture
 
 

@@ -13,8 +13,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from modeltel import semconv
-from modeltel.export.guard import CountingBatchSpanProcessor, dropped_counter
+from modeltel._internal import semconv
+from modeltel._internal.export.guard import CountingBatchSpanProcessor, dropped_counter
 
 
 class StalledExporter(SpanExporter):

@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from modeltel.config import load_settings
-from modeltel.export.jsonl import JsonlSpanExporter
+from modeltel._internal.config import load_settings
+from modeltel._internal.export.jsonl import JsonlSpanExporter
 from otlp_files import base_env, jsonl_files, spans
 
 

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-from modeltel.export.otlp_json import encode_metrics, encode_spans
+from modeltel.formats.sdk_json import encode_metrics, encode_spans
 from otlp_files import hex_to_base64
 
 

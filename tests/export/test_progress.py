@@ -13,8 +13,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from modeltel import semconv as sc
-from modeltel.export.progress import JobProgress
+from modeltel._internal import semconv as sc
+from modeltel._internal.export.progress import JobProgress
 from modeltel.store.layout import RUNNING_DIR
 
 

@@ -13,8 +13,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 
-from modeltel.config import DEFAULT_REDACT_KEYS
-from modeltel.export.redact import REDACTED, Redactor
+from modeltel._internal.config import DEFAULT_REDACT_KEYS
+from modeltel._internal.export.redact import REDACTED, Redactor
 from otlp_files import attrs, base_env, spans
 
 SECRET = [

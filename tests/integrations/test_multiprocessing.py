@@ -276,7 +276,7 @@ def test_uninstall_restores_every_patched_method(tmp_path: Path) -> None:
         """
 import concurrent.futures, multiprocessing.pool, multiprocessing.process, subprocess, threading
 import modeltel
-from modeltel import propagation
+from modeltel._internal import propagation
 def methods():
     return (multiprocessing.pool.Pool.apply_async, multiprocessing.pool.Pool._map_async,
             multiprocessing.pool.Pool.imap, multiprocessing.pool.Pool.imap_unordered,
@@ -304,7 +304,7 @@ def test_sigterm_arriving_during_a_per_task_flush_is_handled_after_it(tmp_path: 
         TASKS
         + """
 import modeltel
-from modeltel import providers
+from modeltel._internal import providers
 from modeltel.integrations.multiprocessing import flush_finished_spans
 
 def child():

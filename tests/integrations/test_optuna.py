@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from opentelemetry.trace import StatusCode
 
-from modeltel import calibration, semconv, simulation
+from modeltel import calibration, simulation
+from modeltel._internal import semconv
 from modeltel.testing import Capture
 
 optuna = pytest.importorskip("optuna")

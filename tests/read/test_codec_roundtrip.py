@@ -44,9 +44,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
-from modeltel.export.otlp_json import encode_metrics, encode_spans
-from modeltel.read import otlp
-from modeltel.replay.requests import metrics_request, trace_request
+from modeltel.formats import otlp
+from modeltel.formats.protobuf import metrics_request, trace_request
+from modeltel.formats.sdk_json import encode_metrics, encode_spans
 from otlp_files import hex_to_base64
 from otlp_receiver import Receiver, running_receiver
 from reading_data import modeltel

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from modeltel.formats.jaeger import jaeger_traces
 from modeltel.read.files import trace_files
-from modeltel.read.jaeger import jaeger_traces
 from modeltel.read.query import iter_spans
 from otlp_files import attrs, spans
 from reading_data import COLLECTOR_TRACE, check_jaeger_model, collector_file, example_run, modeltel

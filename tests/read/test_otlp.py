@@ -10,7 +10,7 @@ import pytest
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from modeltel.read.otlp import InvalidRequest, decode_line, decode_request, encode_request
+from modeltel.formats.otlp import InvalidRequest, decode_line, decode_request, encode_request
 from otlp_files import hex_to_base64
 from reading_data import COLLECTOR_LINES, COLLECTOR_TRACE
 

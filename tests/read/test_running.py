@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modeltel._process import is_alive, start_ticks
+from modeltel._internal.process import is_alive, start_ticks
 from modeltel.read.running import parse_record, running_jobs
 
 

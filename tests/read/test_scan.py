@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeltel.read import otlp, query, scan
+from modeltel.formats import otlp
+from modeltel.read import query, scan
 from modeltel.read.aggregate import DURATION, GroupTable
 from modeltel.read.files import Block, ByteRange, read_blocks
 from modeltel.read.layout import Located

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modeltel.config import ENV_VARS, ConfigError, load_settings
-from modeltel.export.jsonl import JsonlSpanExporter
-from modeltel.export.processor import BackPressureSpanProcessor
+from modeltel._internal.config import ENV_VARS, ConfigError, load_settings
+from modeltel._internal.export.jsonl import JsonlSpanExporter
+from modeltel._internal.export.processor import BackPressureSpanProcessor
 from modeltel.read import decode_line
 from otlp_files import BIN, base_env, hex_to_base64
 

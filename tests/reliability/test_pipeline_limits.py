@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(300)]
 HANG_S = 40.0
 """A child still running after this long is hung (each run below takes about a second)."""
 DEFER_LIMIT_S = 5.0
-"""How long a SIGTERM waits for the flush it interrupted (modeltel/_sigterm.py)."""
+"""How long a SIGTERM waits for the flush it interrupted (modeltel/_internal/sigterm.py)."""
 
 
 def run_child(code: str, data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -68,9 +68,9 @@ DIRECT = """
 import sys, time
 from pathlib import Path
 from opentelemetry.sdk.trace import TracerProvider
-from modeltel.config import Settings
-from modeltel.export.jsonl import JsonlSpanExporter
-from modeltel.export.processor import BackPressureSpanProcessor
+from modeltel._internal.config import Settings
+from modeltel._internal.export.jsonl import JsonlSpanExporter
+from modeltel._internal.export.processor import BackPressureSpanProcessor
 
 exporter = JsonlSpanExporter(Settings(data_dir=Path(sys.argv[1]), service_name="limits"))
 processor = BackPressureSpanProcessor(exporter, **{sys.argv[2]: int(sys.argv[3])})
@@ -121,13 +121,13 @@ def test_processor_with_sizes_that_make_no_sense(
 HELD = """
 import sys, threading
 import modeltel
-from modeltel import _sigterm
+from modeltel._internal import sigterm
 from opentelemetry import trace
 modeltel.configure()
 with trace.get_tracer("held").start_as_current_span("before"):
     pass
 print("held", flush=True)
-with _sigterm.deferred():  # as a flush that never returns would hold it
+with sigterm.deferred():  # as a flush that never returns would hold it
     threading.Event().wait()
 """
 

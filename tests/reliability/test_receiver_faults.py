@@ -4,7 +4,7 @@ Guarantees tested (stated in the README with the figures this suite prints):
 - a span call on the app thread never stalls longer than ``STALL_BOUND_S`` (it only enqueues);
 - the app sees no exception; the JSONL copy holds every span the app created;
 - OTLP export resumes once the receiver is back, and what was lost is counted
-  (``modeltel.export.dropped`` by reason: ``queue_full``, ``export_failed``);
+  (``modeltel._internal.export.dropped`` by reason: ``queue_full``, ``export_failed``);
 - with a receiver that accepts and never answers, shutdown ends within ``shutdown_bound``.
 """
 
@@ -55,13 +55,13 @@ def finish(process: Any, control: Path, timeout: float = 120) -> tuple[dict[str,
 
 
 def dropped_by_reason(data: Path) -> Counter[str]:
-    """Last cumulative ``modeltel.export.dropped`` per reason, from the metrics JSONL."""
+    """Last cumulative ``modeltel._internal.export.dropped`` per reason, from the metrics JSONL."""
     found: Counter[str] = Counter()
     for request in metric_requests(data):
         for rm in request.resource_metrics:
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
-                    if metric.name == "modeltel.export.dropped":
+                    if metric.name == "modeltel._internal.export.dropped":
                         for point in metric.sum.data_points:
                             kinds = {kv.key: kv.value.string_value for kv in point.attributes}
                             found[kinds["modeltel.drop.reason"]] = point.as_int

@@ -3,7 +3,7 @@
 Every socket read succeeds, so a per-read timeout never fires: only a deadline on the whole
 request ends it. Guarantees tested (stated in the README with the figures this suite prints):
 - the app's books balance: every span was answered by the receiver or counted as dropped
-  (``modeltel.export.dropped``; the one-line report on stderr says the same);
+  (``modeltel._internal.export.dropped``; the one-line report on stderr says the same);
 - shutdown stays inside the bound of the receiver that never answers (test_receiver_faults.py);
 - ``modeltel replay`` to that receiver fails within its timeout (plus its retries) instead of
   waiting for the trickle.

@@ -35,7 +35,7 @@ PRESSURE_TIMEOUT_S = 5.0
 EXIT_BOUND_S = 5.0 + 3.0
 """The local files get 5 s at exit (README); 3 s of slack for a loaded 2-core machine."""
 DEFER_LIMIT_S = 5.0
-"""How long a SIGTERM waits for the flush it interrupted (modeltel/_sigterm.py)."""
+"""How long a SIGTERM waits for the flush it interrupted (modeltel/_internal/sigterm.py)."""
 SPANS = 6000
 """Three queues' worth: the app runs into back-pressure and on past it."""
 LOST = re.compile(r"^modeltel: spans lost: (.*)$", re.MULTILINE)

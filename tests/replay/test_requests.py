@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from google.protobuf.json_format import MessageToDict
 
+from modeltel.formats.protobuf import InvalidLine, build_request, metrics_request, signal_of, trace_request
 from modeltel.read import iter_spans
-from modeltel.replay.requests import InvalidLine, build_request, metrics_request, signal_of, trace_request
 from otlp_files import attrs, jsonl_files, metric_requests
 from reading_data import COLLECTOR_LINES, collector_file, example_run, sdk_file
 

@@ -95,7 +95,7 @@ class Sources:
 
 def default_data_dir() -> Path:
     """The data dir from the environment; a bad unrelated variable is a warning, not a failure."""
-    from modeltel.config import load_settings
+    from modeltel._internal.config import load_settings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modeltel.config import ConfigError, load_settings
+from modeltel._internal.config import ConfigError, load_settings
 from modeltel.read.files import trace_files
 from modeltel.read.query import aggregate, warn_bad_line
 from modeltel.read.reports import JobSpans, NameRow, job_spans, name_rows
@@ -75,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
         overrides["service_name"] = DEFAULT_SERVICE
 
     import modeltel
-    from modeltel import demo
+    from modeltel._internal import demo
     from modeltel.inference import enable_process_metrics
 
     handle = modeltel.configure(**overrides)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from modeltel._cluster import launch_run_id
-from modeltel.config import (
+from modeltel._internal.cluster import launch_run_id
+from modeltel._internal.config import (
     ENV_VARS,
     INTEGER_SETTINGS,
     SIGNALS,
@@ -33,7 +33,7 @@ from modeltel.config import (
     mask_url,
     process_environment,
 )
-from modeltel.semconv import SEMCONV_VERSION
+from modeltel._internal.semconv import SEMCONV_VERSION
 
 CONNECT_TIMEOUT_S = 1.0
 """How long a TCP connect to an endpoint may take before it counts as unreachable."""
@@ -56,7 +56,7 @@ class Row:
     value: str
     source: str
     field: str
-    """The :class:`~modeltel.config.Settings` field (``sources`` in the JSON report is keyed by it)."""
+    """The :class:`~modeltel._internal.config.Settings` field (the JSON report's ``sources`` keys)."""
 
 
 def _yes(value: bool) -> str:

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
-from modeltel.read.flat import write_csv, write_json
-from modeltel.read.jaeger import jaeger_traces
-from modeltel.read.otlp import (
+from modeltel.formats.flat import write_csv, write_json
+from modeltel.formats.jaeger import jaeger_traces
+from modeltel.formats.otlp import (
     InvalidRequest,
     Metric,
     Span,
@@ -37,6 +36,7 @@ from modeltel.read.otlp import (
     encode_metrics_request,
     encode_request,
 )
+from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
 from modeltel.read.query import iter_spans, last_trace_id
 from modeltel.read.runs import RUN_KEY, run_files, run_mark, span_run
 from modeltel.store.layout import data_files

@@ -79,8 +79,8 @@ def reader_gone() -> int:
 
 def unexpected(command: str, exc: Exception) -> int:
     """One line on stderr for an error no command expected; the traceback with ``MODELTEL_DEBUG``."""
+    from modeltel._internal.config import debug_enabled
     from modeltel.cli._reading import printable
-    from modeltel.config import debug_enabled
 
     try:
         message = " ".join(str(exc).split())

@@ -33,8 +33,8 @@ from modeltel.cli import _reading as reading
 from modeltel.store.layout import DataDir
 
 if TYPE_CHECKING:
-    from modeltel.config import Settings
-    from modeltel.replay.requests import Signal
+    from modeltel._internal.config import Settings
+    from modeltel.formats.protobuf import Signal
     from modeltel.replay.shipping import SignalReport
     from modeltel.replay.transport import SendError, Target
 
@@ -200,7 +200,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _signals(text: str) -> list[Signal]:
-    from modeltel.replay.requests import SIGNALS
+    from modeltel.formats.protobuf import SIGNALS
 
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     if not chosen or any(name not in SIGNALS for name in chosen):
@@ -209,7 +209,7 @@ def _signals(text: str) -> list[Signal]:
 
 
 def _settings() -> Settings:
-    from modeltel.config import ConfigError, load_settings
+    from modeltel._internal.config import ConfigError, load_settings
 
     try:
         return load_settings(strict=True, check_dirs=False)
@@ -219,7 +219,7 @@ def _settings() -> Settings:
 
 def _target(signal_name: Signal, args: argparse.Namespace, settings: Settings) -> Target:
     """Where one signal goes; refuses plain text off the machine without ``--insecure``."""
-    from modeltel.config import ConfigError, parse_header_list
+    from modeltel._internal.config import ConfigError, parse_header_list
     from modeltel.replay.transport import Target, is_loopback
 
     otlp = settings.otlp[signal_name]

@@ -18,7 +18,7 @@ from typing import Any
 
 import opentelemetry.instrumentation.auto_instrumentation as auto_instrumentation
 
-from modeltel.config import DISTRO_VARIABLES, ConfigError, load_settings
+from modeltel._internal.config import DISTRO_VARIABLES, ConfigError, load_settings
 
 
 def register(subparsers: Any) -> None:

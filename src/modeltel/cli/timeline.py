@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from modeltel.cli import _reading as reading
+from modeltel.formats.timeline import MissingViz, render_html, render_png
 from modeltel.read.query import iter_spans, last_trace_id
-from modeltel.read.timeline import MissingViz, render_html, render_png
 
 SUFFIXES = (".html", ".htm", ".png")
 

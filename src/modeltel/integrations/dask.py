@@ -16,7 +16,7 @@
 * it registers :class:`ModeltelWorkerPlugin`, which configures modeltel in every worker process,
   present and future (with the client's effective settings: service name, run id, data dir,
   exporters), and stamps every span a worker process starts with
-  ``modeltel.dask.worker.address`` (:data:`modeltel.semconv.DASK_WORKER_ADDRESS`);
+  ``modeltel.dask.worker.address`` (:data:`modeltel._internal.semconv.DASK_WORKER_ADDRESS`);
 * it wraps this client's ``submit`` and ``map`` so each task function is a :class:`DaskTask`
   carrying the W3C carrier of the span current at submit time. On the worker the task runs under
   that context, so its spans are children of the submitting span, and its finished spans are
@@ -41,8 +41,8 @@ from distributed import Client, Worker, WorkerPlugin
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from modeltel import providers
-from modeltel import semconv as sc
+from modeltel._internal import providers
+from modeltel._internal import semconv as sc
 from modeltel.integrations.multiprocessing import TracedCall, flush_finished_spans, worker_overrides
 
 __all__ = ["DaskTask", "ModeltelWorkerPlugin", "instrument", "uninstrument"]

@@ -40,9 +40,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from modeltel import providers
-from modeltel import semconv as sc
-from modeltel.propagation import capture, extract
+from modeltel._internal import providers
+from modeltel._internal import semconv as sc
+from modeltel._internal.propagation import capture, extract
 
 __all__ = ["MpiJob", "instrument"]
 

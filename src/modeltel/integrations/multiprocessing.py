@@ -52,13 +52,13 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import SpanProcessor
 
-from modeltel import providers
-from modeltel.config import Settings
-from modeltel.export.local import LocalSpanExporter
-from modeltel.propagation import capture, extract
+from modeltel._internal import providers
+from modeltel._internal.config import Settings
+from modeltel._internal.export.local import LocalSpanExporter
+from modeltel._internal.propagation import capture, extract
 
 if TYPE_CHECKING:
-    from modeltel.providers import Handle
+    from modeltel._internal.providers import Handle
 
 __all__ = ["TracedCall", "install", "traced", "uninstall"]
 
@@ -118,7 +118,7 @@ def _jsonl_processors_of(handle: Handle) -> tuple[SpanProcessor, ...]:
 def flush_finished_spans(handle: Handle | None = None) -> None:
     """Write every span this process has finished to its JSONL file now (see the module docstring).
 
-    The processors' flush holds off modeltel's SIGTERM handler meanwhile (``modeltel/_sigterm.py``):
+    The processors' flush holds off modeltel's SIGTERM handler meanwhile (``modeltel/_internal/sigterm.py``):
     a pool's ``terminate()`` arriving mid-flush would otherwise flush again under the same locks.
     """
     handle = providers.current() if handle is None else handle

@@ -42,11 +42,11 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from modeltel import semconv as sc
-from modeltel.domains import _runtime
-from modeltel.domains._runtime import Runtime
-from modeltel.domains._scope import NOOP, record_error
-from modeltel.domains.calibration import CalibrationJob
+from modeltel._internal import semconv as sc
+from modeltel._internal.domains import _runtime
+from modeltel._internal.domains._runtime import Runtime
+from modeltel._internal.domains._scope import NOOP, record_error
+from modeltel._internal.domains.calibration import CalibrationJob
 
 __all__ = ["OptunaCallback", "traced"]
 

@@ -49,9 +49,9 @@ import ray.remote_function
 from opentelemetry import context as otel_context
 from ray._private.inspect_util import is_class_method, is_function_or_method, is_static_method
 
-from modeltel import providers
+from modeltel._internal import providers
+from modeltel._internal.propagation import capture, extract
 from modeltel.integrations.multiprocessing import flush_finished_spans, worker_overrides
-from modeltel.propagation import capture, extract
 
 if TYPE_CHECKING:
     from modeltel.integrations.ray_tune import TuneCallback

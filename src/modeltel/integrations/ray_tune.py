@@ -16,10 +16,10 @@ from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 from ray.tune import Callback
 
-from modeltel import semconv as sc
-from modeltel.domains import _runtime
-from modeltel.domains._scope import NOOP
-from modeltel.domains.calibration import CalibrationJob
+from modeltel._internal import semconv as sc
+from modeltel._internal.domains import _runtime
+from modeltel._internal.domains._scope import NOOP
+from modeltel._internal.domains.calibration import CalibrationJob
 
 __all__ = ["TuneCallback"]
 

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from modeltel.config import child_environment
-from modeltel.propagation import capture
+from modeltel._internal.config import child_environment
+from modeltel._internal.propagation import capture
 
 if TYPE_CHECKING:
-    from modeltel.providers import Handle
+    from modeltel._internal.providers import Handle
 
 __all__ = ["install", "uninstall"]
 

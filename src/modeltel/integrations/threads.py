@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from modeltel.config import disabled_instrumentations
+from modeltel._internal.config import disabled_instrumentations
 
 __all__ = ["install", "uninstall"]
 

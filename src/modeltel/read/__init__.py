@@ -18,6 +18,16 @@ Example::
         print(row.name, row.count, row.p95_s)
 """
 
+from modeltel.formats.otlp import (
+    Event,
+    InvalidRequest,
+    Link,
+    Resource,
+    Scope,
+    Span,
+    decode_line,
+    encode_request,
+)
 from modeltel.read.aggregate import DURATION, Distribution, Group, GroupTable
 from modeltel.read.files import (
     BadLine,
@@ -28,7 +38,6 @@ from modeltel.read.files import (
     trace_files,
 )
 from modeltel.read.metrics import Instrument, MetricsReport, Series, read_metrics
-from modeltel.read.otlp import Event, InvalidRequest, Link, Resource, Scope, Span, decode_line, encode_request
 from modeltel.read.query import (
     Aggregate,
     Batch,

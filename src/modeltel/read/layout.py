@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from modeltel.read.otlp import STATUS_ERROR
+from modeltel.formats.otlp import STATUS_ERROR
 
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

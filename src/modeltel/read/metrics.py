@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeltel import semconv
-from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
-from modeltel.read.otlp import (
+from modeltel._internal import semconv
+from modeltel.formats.otlp import (
     Attributes,
     AttributeValue,
     ExponentialHistogramPoint,
@@ -43,6 +42,7 @@ from modeltel.read.otlp import (
     SummaryPoint,
     decode_metrics_line,
 )
+from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
 
 __all__ = [
     "PERCENTILES",

@@ -17,6 +17,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
+from modeltel.formats.otlp import STATUS_ERROR
 from modeltel.read.layout import (
     ERROR_CODES,
     MARK,
@@ -30,7 +31,6 @@ from modeltel.read.layout import (
     Located,
     number,
 )
-from modeltel.read.otlp import STATUS_ERROR
 
 
 class _Key:

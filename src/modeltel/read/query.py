@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modeltel.formats.otlp import InvalidRequest, Span, decode_line
 from modeltel.read.aggregate import GroupTable
 from modeltel.read.files import (
     BadLine,
@@ -29,7 +30,6 @@ from modeltel.read.files import (
     read_blocks,
     split_ranges,
 )
-from modeltel.read.otlp import InvalidRequest, Span, decode_line
 from modeltel.read.runs import Selection, run_mark, select_line, span_run
 from modeltel.read.scan import Query, scan_block
 

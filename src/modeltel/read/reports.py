@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modeltel import semconv
+from modeltel._internal import semconv
+from modeltel.formats.otlp import STATUS_ERROR, Span
 from modeltel.read.aggregate import DURATION, Distribution, GroupTable
-from modeltel.read.otlp import STATUS_ERROR, Span
 from modeltel.read.runs import file_contains
 from modeltel.read.scan import Query
 

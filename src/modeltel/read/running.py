@@ -1,6 +1,6 @@
 """Jobs that are still open: the progress records under ``<data_dir>/running/``.
 
-The JSONL pipeline writes one small JSON file per open ``*.job`` span (``modeltel.export.progress``)
+The JSONL pipeline writes one small JSON file per open ``*.job`` span (``modeltel._internal.export.progress``)
 and removes it when the job ends. A file left behind by a process that died (SIGKILL, power loss,
 ``os._exit``) is reported as ``stale``; one written on another host (a data dir on a shared file
 system) cannot be checked from here and is reported as ``remote``. Reading never writes or removes
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from modeltel._process import is_alive
+from modeltel._internal.process import is_alive
 from modeltel.read.files import BadLine
 from modeltel.store.layout import RUNNING_DIR
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modeltel import semconv
+from modeltel._internal import semconv
+from modeltel.formats.otlp import STATUS_ERROR, InvalidRequest, Span, decode_line
 from modeltel.read.files import ByteRange, iter_lines, read_blocks
 from modeltel.read.layout import ERROR_CODES, MARK, STATUS, STRING
-from modeltel.read.otlp import STATUS_ERROR, InvalidRequest, Span, decode_line
 
 if TYPE_CHECKING:
     from modeltel.store.schemas import RunSummary

@@ -30,6 +30,7 @@ from itertools import repeat
 import numpy as np
 import numpy.typing as npt
 
+from modeltel.formats.otlp import STATUS_ERROR, AttributeValue, InvalidRequest, Span, decode_line
 from modeltel.read.files import Block
 from modeltel.read.layout import (
     ERROR_CODES,
@@ -45,7 +46,6 @@ from modeltel.read.layout import (
     number,
 )
 from modeltel.read.offsets import VALUE_KINDS, hit_numbers, hit_raw, locate_by_offsets
-from modeltel.read.otlp import STATUS_ERROR, AttributeValue, InvalidRequest, Span, decode_line
 from modeltel.read.runs import Selection, run_mark, select_line, span_run
 
 _REQUEST_START = b'{"resourceSpans":['

@@ -17,9 +17,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from modeltel.formats.protobuf import SIGNALS, InvalidLine, Signal, build_request, signal_of
 from modeltel.read.files import BadLine, iter_records, line_number
 from modeltel.replay.cursor import Cursor
-from modeltel.replay.requests import SIGNALS, InvalidLine, Signal, build_request, signal_of
 from modeltel.replay.transport import Interrupted, Retrying, SendError, Target
 from modeltel.store.layout import data_files
 

@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc import Me
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 
-from modeltel.replay.requests import Signal
+from modeltel.formats.protobuf import Signal
 
 MAX_DELAY_S = 60.0
 """The longest single wait between attempts, whatever a receiver asks for."""

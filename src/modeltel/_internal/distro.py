@@ -1,0 +1,46 @@
+"""Entry points that make ``opentelemetry-instrument`` (and ``modeltel run``) use modeltel.
+
+``opentelemetry_distro`` → :class:`ModeltelDistro`, ``opentelemetry_configurator`` →
+:class:`ModeltelConfigurator`. The configurator is the same :func:`modeltel.configure` an
+application can call itself, so auto-instrumented and hand-instrumented programs get identical
+providers, exporters and files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+from opentelemetry.sdk._configuration import _BaseConfigurator
+
+from modeltel._internal.config import select_modeltel_configurator
+
+
+class ModeltelDistro(BaseDistro):  # type: ignore[misc]
+    """Selecting this distro also selects modeltel's configurator.
+
+    Without that, a second installed configurator could win the race in
+    ``_load_configurators`` and modeltel's settings would be silently ignored.
+    """
+
+    def _configure(self, **kwargs: Any) -> None:
+        select_modeltel_configurator()
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        """Skip an instrumentor :func:`modeltel.configure` already turned on (threading).
+
+        The configurator runs before the instrumentors load; instrumenting twice would only print
+        the SDK's "already instrumented" warning on every start.
+        """
+        instrumentor = entry_point.load()()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(**kwargs)
+
+
+class ModeltelConfigurator(_BaseConfigurator):
+    """Builds providers through :func:`modeltel.configure` (lenient: bad vars warn, app runs)."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        from modeltel._internal.providers import configure
+
+        configure()

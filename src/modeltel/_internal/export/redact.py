@@ -1,0 +1,376 @@
+"""Redaction: the one place where a secret-looking value is replaced, before any copy of it is made.
+
+Which keys. A key is cut into words at anything not a letter or digit and where the case changes
+(``xApiKey`` is x, api, key). It is secret-looking when one of its words is in the configured list
+(``MODELTEL_REDACT_KEYS``), or when its words contain one of the list's multi-word names
+(``api_key`` matches ``x-api-key``, ``OPENAI_API_KEY`` and ``xApiKey``). Whole words keep
+``gen_ai.usage.input_tokens`` and ``inputTokens`` (word ``tokens``) while ``access_token`` and
+``accessToken`` (word ``token``) go. Names modeltel itself defines in :mod:`modeltel._internal.semconv`
+(``gen_ai.token.type`` among them) are never secrets. Decisions are cached per key.
+
+What. The value becomes the string ``<redacted>``: in span, event and link attributes, in resource
+attributes, in metric point and exemplar attributes. A secret number so stops being a number, and
+no summary adds it up. Two metric series that differed only in a secret value become one point.
+
+Where. :class:`RedactionStage` heads modeltel's span processors: it redacts a span once, when it
+ends, and hands that one object to every processor behind it (each exporter's batch processor,
+the job summaries, the progress records), so nothing behind it can see the original. Metric readers
+collect on their own, so each exporter of a reader sits behind a :class:`RedactingMetricExporter`.
+The JSONL entry points, which the SDK may build with no stage in front, apply the same
+:class:`Redactor` to each batch themselves. A resource is redacted once (cached by identity): the
+SDK gives every span of a provider the same resource object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import operator
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics.export import (
+    ExponentialHistogram,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import Link
+
+from modeltel._internal import semconv
+
+REDACTED = "<redacted>"
+_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CACHE_LIMIT = 8192
+_RESOURCE_CACHE_LIMIT = 64
+_FIELDS = operator.attrgetter("_attributes._dict", "_events._dq", "_links._dq", "_resource")
+"""What :meth:`Redactor.span` checks, read from the SDK span's own containers in one C call: the
+public properties copy events and links into new tuples on every access."""
+_KNOWN_NAMES = frozenset(v for k, v in vars(semconv).items() if k.isupper() and isinstance(v, str))
+
+_logger = logging.getLogger(__name__)
+
+
+def words(key: str) -> list[str]:
+    """``key``'s words, lower-cased: cut at non-alphanumerics and at case changes."""
+    return [word.lower() for word in _SPLIT.split(key) if word]
+
+
+def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The plain dict inside the SDK's ``BoundedAttributes`` (its own ``keys`` walk Python code)."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if type(inner) is dict else attributes
+
+
+class Redactor:
+    """Decides which keys are secret and returns spans, resources and metrics with their values replaced.
+
+    Every method returns its argument itself when nothing in it is secret (the common case), so a
+    caller can tell by identity whether anything changed and nothing is copied for nothing.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        normalised = ["_".join(words(n)) for n in names if n.strip()]
+        self._words = frozenset(n for n in normalised if n and "_" not in n)
+        self._phrases = tuple(n for n in normalised if "_" in n)
+        self._cache: dict[str, bool] = {}
+        self._clean: set[str] = set()
+        """Keys known not to be secret: a whole span's keys are checked against it in one C call."""
+        self._resources: dict[int, tuple[Resource, Resource]] = {}
+        self._clean_resource: Resource | None = None
+        """The last resource found clean: spans of one provider share it, so a span costs one ``is``."""
+
+    # --- keys -------------------------------------------------------------------------------------
+    def is_secret(self, key: str) -> bool:
+        hit = self._cache.get(key)
+        if hit is None:
+            found = words(key)
+            flat = "_".join(found)
+            hit = key not in _KNOWN_NAMES and (
+                not self._words.isdisjoint(found) or any(p in flat for p in self._phrases)
+            )
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[key] = hit
+                if not hit:
+                    self._clean.add(key)
+        return hit
+
+    def _has_secret(self, attributes: Mapping[str, Any] | None) -> bool:
+        if not attributes:
+            return False
+        keys = _plain(attributes).keys()
+        if keys <= self._clean:
+            return False
+        return any(self.is_secret(key) for key in keys)
+
+    def attributes(self, attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """``attributes`` itself when no key is secret, else a dict with the secret values replaced."""
+        if not self._has_secret(attributes):
+            return attributes
+        assert attributes is not None
+        return {k: REDACTED if self.is_secret(k) else v for k, v in _plain(attributes).items()}
+
+    def _bounded(self, attributes: Any) -> Any:
+        """As :meth:`attributes`, keeping a ``BoundedAttributes``' limits and dropped count."""
+        redacted = self.attributes(attributes)
+        if redacted is attributes or not isinstance(attributes, BoundedAttributes):
+            return redacted
+        copy = BoundedAttributes(
+            attributes.maxlen, redacted, immutable=True, max_value_len=attributes.max_value_len
+        )
+        copy.dropped = attributes.dropped
+        return copy
+
+    # --- resources --------------------------------------------------------------------------------
+    def resource(self, resource: Resource | None) -> Resource | None:
+        """``resource`` itself when clean (or already redacted), else its redacted copy, made once."""
+        if resource is None or resource is self._clean_resource:
+            return resource
+        hit = self._resources.get(id(resource))
+        if hit is not None and hit[0] is resource:
+            redacted = hit[1]
+        else:
+            attributes = self.attributes(resource.attributes)
+            if attributes is resource.attributes or dict(attributes or {}) == dict(resource.attributes):
+                redacted = resource  # clean, or every secret in it already reads <redacted>
+            else:
+                redacted = Resource(dict(attributes or {}), resource.schema_url)
+            if len(self._resources) >= _RESOURCE_CACHE_LIMIT:
+                self._resources.clear()
+            self._resources[id(resource)] = (resource, redacted)
+            self._resources[id(redacted)] = (redacted, redacted)
+        if redacted is resource:
+            self._clean_resource = resource
+        return redacted
+
+    # --- spans ------------------------------------------------------------------------------------
+    def span(self, span: ReadableSpan) -> ReadableSpan:
+        """``span`` itself when nothing in it needs redacting, else a redacted copy."""
+        try:
+            attributes, events, links, resource = _FIELDS(span)
+        except AttributeError:  # not the SDK's containers: a span built by hand
+            attributes, events, links, resource = span.attributes, span.events, span.links, span.resource
+        else:
+            # Runs once per span on the application thread: the common span (known keys, no
+            # events or links, the provider's own resource) costs one C call and three tests.
+            if (
+                resource is self._clean_resource
+                and not events
+                and not links
+                and (not attributes or attributes.keys() <= self._clean)
+            ):
+                return span
+        if (
+            (resource is self._clean_resource or self.resource(resource) is resource)
+            and not self._has_secret(attributes)
+            and not (events and any(self._has_secret(e.attributes) for e in events))
+            and not (links and any(self._has_secret(link.attributes) for link in links))
+        ):
+            return span
+        return self._copy(span)
+
+    def spans(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        """``spans`` itself when no span needs redacting, else a list with redacted copies."""
+        redacted: list[ReadableSpan] | None = None
+        for index, span in enumerate(spans):
+            copy = self.span(span)
+            if copy is not span:
+                if redacted is None:
+                    redacted = list(spans)
+                redacted[index] = copy
+        return spans if redacted is None else redacted
+
+    def _copy(self, span: ReadableSpan) -> ReadableSpan:
+        events = getattr(span, "_events", span.events)
+        links = getattr(span, "_links", span.links)
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=self.resource(span.resource),
+            attributes=self._bounded(getattr(span, "_attributes", span.attributes)),
+            events=_like(events, [Event(e.name, self._bounded(e.attributes), e.timestamp) for e in events]),
+            links=_like(links, [Link(link.context, self._bounded(link.attributes)) for link in links]),
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    # --- metrics ----------------------------------------------------------------------------------
+    def metrics(self, data: MetricsData) -> MetricsData:
+        """``data`` itself when nothing in it is secret, else a copy with resources and points redacted."""
+        resource_metrics = [self._resource_metrics(rm) for rm in data.resource_metrics]
+        if _same(resource_metrics, data.resource_metrics):
+            return data
+        return MetricsData(resource_metrics=resource_metrics)
+
+    def _resource_metrics(self, found: ResourceMetrics) -> ResourceMetrics:
+        resource = self.resource(found.resource) or found.resource
+        scopes = [self._scope_metrics(sm) for sm in found.scope_metrics]
+        if resource is found.resource and _same(scopes, found.scope_metrics):
+            return found
+        return dataclasses.replace(found, resource=resource, scope_metrics=scopes)
+
+    def _scope_metrics(self, found: ScopeMetrics) -> ScopeMetrics:
+        metrics = [self._metric(m) for m in found.metrics]
+        if _same(metrics, found.metrics):
+            return found
+        return dataclasses.replace(found, metrics=metrics)
+
+    def _metric(self, metric: Metric) -> Metric:
+        data: Any = metric.data
+        points = [self._point(point) for point in data.data_points]
+        if _same(points, data.data_points):
+            return metric
+        return dataclasses.replace(metric, data=dataclasses.replace(data, data_points=_merged(data, points)))
+
+    def _point(self, point: Any) -> Any:
+        attributes = self.attributes(point.attributes)
+        exemplars = [
+            e
+            if (found := self.attributes(e.filtered_attributes)) is e.filtered_attributes
+            else dataclasses.replace(e, filtered_attributes=found)
+            for e in point.exemplars
+        ]
+        if attributes is point.attributes and _same(exemplars, point.exemplars):
+            return point
+        return dataclasses.replace(point, attributes=attributes, exemplars=exemplars)
+
+
+def _same(new: Sequence[Any], old: Sequence[Any]) -> bool:
+    """Whether each item of ``new`` is the very object of ``old`` at its place (nothing was copied)."""
+    return all(n is o for n, o in zip(new, old, strict=True))
+
+
+def _like(original: Any, items: list[Any]) -> Sequence[Any]:
+    """``items`` in a ``BoundedList`` like ``original`` (same limit and dropped count), else a tuple."""
+    if not isinstance(original, BoundedList):
+        return tuple(items)
+    copy: BoundedList[Any] = BoundedList(original._dq.maxlen)  # type: ignore[attr-defined]
+    copy.extend(items)
+    copy.dropped = original.dropped
+    return copy
+
+
+def _series(attributes: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in (attributes or {}).items()))
+
+
+def _merged(data: Sum | Gauge | Histogram | ExponentialHistogram, points: list[Any]) -> list[Any]:
+    """Points whose attributes became equal, merged into one point per series.
+
+    Left apart, they would reach a receiver as duplicate series (which Prometheus rejects); sums
+    add, a gauge keeps its latest value, histograms add bucket by bucket. Exponential histograms
+    (and explicit ones with different bounds) cannot be added without rescaling and stay apart.
+    """
+    out: dict[tuple[tuple[str, str], ...], Any] = {}
+    apart = []
+    for point in points:
+        key = _series(point.attributes)
+        seen = out.get(key)
+        if seen is None:
+            out[key] = point
+            continue
+        merged = _merge(data, seen, point)
+        if merged is None:
+            apart.append(point)
+        else:
+            out[key] = merged
+    return [*out.values(), *apart]
+
+
+def _merge(data: Any, a: Any, b: Any) -> Any:
+    times = {
+        "start_time_unix_nano": min(a.start_time_unix_nano, b.start_time_unix_nano),
+        "time_unix_nano": max(a.time_unix_nano, b.time_unix_nano),
+        "exemplars": [*a.exemplars, *b.exemplars],
+    }
+    if isinstance(data, Sum) and isinstance(a, NumberDataPoint):
+        return dataclasses.replace(a, value=a.value + b.value, **times)
+    if isinstance(data, Gauge):
+        return b if b.time_unix_nano >= a.time_unix_nano else a
+    if isinstance(a, HistogramDataPoint) and list(a.explicit_bounds) == list(b.explicit_bounds):
+        return dataclasses.replace(
+            a,
+            count=a.count + b.count,
+            sum=a.sum + b.sum,
+            bucket_counts=[x + y for x, y in zip(a.bucket_counts, b.bucket_counts, strict=True)],
+            min=min(a.min, b.min),
+            max=max(a.max, b.max),
+            **times,
+        )
+    return None
+
+
+class RedactionStage(SpanProcessor):
+    """Heads modeltel's span processors: each span is redacted once and every processor behind gets
+    that same object. A span that cannot be redacted (a bug) is dropped, never passed on whole."""
+
+    def __init__(self, redactor: Redactor, processors: Sequence[SpanProcessor]) -> None:
+        self.redactor = redactor
+        self.processors = tuple(processors)
+        self._on_starts = tuple(p.on_start for p in self.processors)
+        self._on_ends = tuple(p.on_end for p in self.processors)
+        self._warned = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for on_start in self._on_starts:
+            on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            redacted = self.redactor.span(span)
+        except Exception:
+            if not self._warned:
+                self._warned = True
+                _logger.exception("modeltel: cannot redact a span; dropping it rather than export it")
+            return
+        for on_end in self._on_ends:
+            on_end(redacted)
+
+    def shutdown(self) -> None:
+        for processor in self.processors:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        results = [processor.force_flush(timeout_millis) for processor in self.processors]
+        return all(results)
+
+
+class RedactingMetricExporter(MetricExporter):
+    """Hands ``inner`` each collection redacted; keeps ``inner``'s temporality and aggregation."""
+
+    def __init__(self, inner: MetricExporter, redactor: Redactor) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+        self.redactor = redactor
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        return self.inner.export(self.redactor.metrics(metrics_data), timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
