@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +104,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.timeout(900)  # four examples of ten commands each, on two loaded cores
 # Each example runs ten commands: few examples, no shrinking (a failure names its command and stderr).
 @settings(
     max_examples=4,
