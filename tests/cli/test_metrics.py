@@ -163,3 +163,58 @@ def test_nothing_found_is_exit_1_with_one_line(tmp_path: Path, two_process_run: 
     )
     result = modeltel("metrics", "--data-dir", str(two_process_run), "--run", "nope")
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "--run nope" in result.stderr
+
+
+HOSTILE = [
+    "abc",
+    "",
+    "-5",
+    "1e400",
+    "NaN",
+    "\ud800",
+    "\x1b[2J",
+    1e308,
+    -1,
+    2**70,
+    None,
+    [],
+    {},
+    True,
+    "x" * 50_000,
+]
+POINT_FIELDS = ["timeUnixNano", "asDouble", "asInt", "attributes", "flags", "count", "sum", "bucketCounts"]
+POINT_FIELDS += ["explicitBounds", "min", "max", "scale", "zeroCount", "positive", "negative"]
+
+
+def test_hostile_points_are_skipped_or_read_never_a_traceback(tmp_path: Path) -> None:
+    """Every point field of every kind set to a wrong value, one metric per line, then a good one."""
+    lines = []
+    for kind in ("gauge", "sum", "histogram", "exponentialHistogram", "summary"):
+        for name in POINT_FIELDS:
+            for value in HOSTILE:
+                point = {
+                    "timeUnixNano": "1700000000000000000",
+                    "asDouble": 1.0,
+                    "count": "3",
+                    "bucketCounts": ["1", "2"],
+                    "explicitBounds": [1.0],
+                    "scale": 3,
+                    "positive": {"offset": 2, "bucketCounts": ["3"]},
+                    name: value,
+                }
+                metric = {
+                    "name": f"{kind}.{name}",
+                    kind: {"dataPoints": [point], "aggregationTemporality": 2},
+                }
+                lines.append({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]})
+    good = {"name": "good", "gauge": {"dataPoints": [{"asDouble": 2.0, "timeUnixNano": "1"}]}}
+    lines.append({"resourceMetrics": [{"scopeMetrics": [{"metrics": [good]}]}]})
+    path = tmp_path / "hostile.jsonl"
+    text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    for output in ("table", "json", "csv"):
+        result = modeltel("metrics", str(path), "--format", output)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-1500:]
+        assert "good" in result.stdout
+    document = _json(str(path), "--name", "good")
+    assert document["instruments"][0]["series"][0]["value"] == 2.0
