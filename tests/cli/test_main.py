@@ -1,21 +1,26 @@
-"""The entry point imports only the chosen command, and ``--help`` still lists every command."""
+"""The entry point imports only the chosen command, ``--help`` imports none and still lists every command."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import re
 import subprocess
 import sys
 
-from modeltel.cli.main import COMMANDS
+from modeltel.cli.main import COMMANDS, SUMMARIES
 from reading_data import modeltel
 
+HEAVY = ("numpy", "pydantic", "opentelemetry.sdk", "opentelemetry.instrumentation.auto_instrumentation")
+"""Packages a help screen must not import: each costs tens to hundreds of milliseconds at start-up."""
 
-def _modules_after(*argv: str) -> set[str]:
-    """The ``modeltel.cli.*`` modules loaded after ``main(argv)``, in a fresh interpreter."""
+
+def _modules_after(*argv: str, prefix: str = "modeltel.cli.") -> set[str]:
+    """The modules starting with ``prefix`` loaded after ``main(argv)``, in a fresh interpreter."""
     code = (
         "import sys\nfrom modeltel.cli.main import main\n"
         f"try:\n    main({list(argv)!r})\nexcept SystemExit:\n    pass\n"
-        "print('LOADED', *sorted(m for m in sys.modules if m.startswith('modeltel.cli.')))"
+        f"print('LOADED', *sorted(m for m in sys.modules if m.startswith({prefix!r})))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -27,7 +32,28 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert "modeltel.cli.show" in loaded
     assert not loaded & {f"modeltel.cli.{name}" for name in COMMANDS if name != "show"}
     assert "modeltel.cli.demo" not in _modules_after("replay", "--help")
-    assert {f"modeltel.cli.{name}" for name in COMMANDS} <= _modules_after("--help")
+    assert not _modules_after("--help") & {f"modeltel.cli.{name}" for name in COMMANDS}
+
+
+def test_the_help_screen_imports_nothing_heavy() -> None:
+    for argv in (("--help",), ("sho",), ()):
+        loaded = _modules_after(*argv, prefix="")
+        assert not {m for m in loaded if m.startswith(HEAVY)}, argv
+
+
+def test_run_help_imports_nothing_heavy() -> None:
+    loaded = _modules_after("run", "--help", prefix="")
+    assert "modeltel.cli.run" in loaded
+    assert not {m for m in loaded if m.startswith(HEAVY)}
+
+
+def test_the_help_table_matches_each_command() -> None:
+    assert list(SUMMARIES) == list(COMMANDS)
+    for name in COMMANDS:
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"modeltel.cli.{name}").register(subparsers)
+        (action,) = subparsers._choices_actions
+        assert action.help == SUMMARIES[name], name
 
 
 def test_help_lists_every_command() -> None:

@@ -156,3 +156,47 @@ def test_exit_status_of_the_program_is_kept(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert json.loads((tmp_path / "d" / "summaries.jsonl").read_text())["span_count"] == 6
     assert os.path.exists(tmp_path / "d" / "metrics")
+
+
+CHILD_STATE = (
+    "import json, os, sys; print(json.dumps({'hooked': 'opentelemetry.instrumentation.auto_instrumentation'"
+    " in sys.modules, 'sdk': any(m.startswith('opentelemetry.sdk') for m in sys.modules),"
+    " 'run_id': os.environ.get('MODELTEL_RUN_ID'), 'data_dir': os.environ['MODELTEL_DATA_DIR']}))"
+)
+
+
+def test_switched_off_the_program_runs_unhooked(tmp_path: Path) -> None:
+    for switch in ({"MODELTEL_ENABLED": "false"}, {"OTEL_SDK_DISABLED": "true"}, {"MODELTEL_ENABLED": "0"}):
+        # A bad setting does not stop a switched-off run: nothing reads it.
+        result = run_under_modeltel(tmp_path / "d", "-c", CHILD_STATE, OTEL_BSP_MAX_QUEUE_SIZE="x", **switch)
+        assert result.returncode == 0, result.stderr
+        state = json.loads(result.stdout)
+        assert state["hooked"] is False and state["sdk"] is False, switch
+        assert state["run_id"] and state["data_dir"] == str(tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_switched_on_the_program_is_hooked(tmp_path: Path) -> None:
+    result = run_under_modeltel(tmp_path / "d", "-c", CHILD_STATE)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hooked"] is True
+
+
+def test_a_malformed_switch_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_under_modeltel(tmp_path / "d", "-c", "pass", MODELTEL_ENABLED="maybe")
+    assert result.returncode == 2 and "MODELTEL_ENABLED" in result.stderr
+
+
+def test_switched_off_run_imports_no_settings(tmp_path: Path) -> None:
+    """The parent imports neither pydantic nor the SDK before exec'ing a switched-off program."""
+    code = (
+        "import os, sys\nfrom modeltel.cli.main import main\n"
+        "def fake_exec(*_):\n"
+        "    print(*sorted(m for m in sys.modules if m.startswith(('pydantic', 'opentelemetry', 'numpy'))))\n"
+        "    raise SystemExit(0)\n"
+        "os.execve = fake_exec\nmain(['run', '--', sys.executable, '-c', 'pass'])"
+    )
+    env = base_env(tmp_path, MODELTEL_ENABLED="false")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []

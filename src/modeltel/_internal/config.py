@@ -31,6 +31,7 @@ from modeltel._internal.cluster import (
     parallel_position,
     parse_ranks,
 )
+from modeltel._internal.switch import FALSE_WORDS, TRUE_WORDS
 from modeltel.store.layout import unsafe_reason
 
 Signal = Literal["traces", "metrics", "logs"]
@@ -222,8 +223,6 @@ class Settings(BaseModel):
     """Where each setting came from (variable name or "default"), for ``modeltel doctor``."""
 
 
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off", ""})
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
@@ -252,9 +251,9 @@ class _Reader:
             return default
         self.sources[name] = name
         lowered = value.lower()
-        if lowered in _TRUE:
+        if lowered in TRUE_WORDS:
             return True
-        if lowered in _FALSE:
+        if lowered in FALSE_WORDS:
             return False
         self.problem(name, value, f"expected true or false; using {str(default).lower()}")
         return default
@@ -599,7 +598,7 @@ def _shown(value: object) -> str:
 def debug_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """``MODELTEL_DEBUG``: whether the CLI prints the traceback of an error it did not expect."""
     value = (os.environ if environ is None else environ).get("MODELTEL_DEBUG", "")
-    return value.strip().lower() in _TRUE
+    return value.strip().lower() in TRUE_WORDS
 
 
 DISTRO_VARIABLES = {"OTEL_PYTHON_DISTRO": "modeltel", "OTEL_PYTHON_CONFIGURATOR": "modeltel"}

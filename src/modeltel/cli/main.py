@@ -1,8 +1,10 @@
 """``modeltel`` entry point. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 
 Only the chosen command's module is imported: ``modeltel show`` does not pay for what ``run`` or
-``demo`` import. Every command's parser is built only when no command is named (``modeltel``,
-``modeltel --help``, a typo), so the help still lists them all.
+``demo`` import. When no command is named (``modeltel``, ``modeltel --help``, a typo) the list of
+commands comes from :data:`SUMMARIES` and no command module is imported at all: the commands read
+data with numpy, validate settings with pydantic and load the SDK, and a help screen needs none of
+that (measured in ``bench/startup.py``).
 
 No command ends in a traceback. Whatever a command did not expect becomes one line
 ``modeltel <command>: <error>`` and exit 1 (``MODELTEL_DEBUG=1`` prints the traceback too). A
@@ -27,16 +29,49 @@ EXIT_USAGE = 2
 COMMANDS = ("run", "demo", "runs", "show", "stats", "metrics", "export", "timeline", "replay", "doctor")
 """Modules of ``modeltel.cli``, in help order; each offers ``register(subparsers)``, which sets ``func``."""
 
+SUMMARIES: dict[str, str] = {
+    "run": "run a program with telemetry configured from the environment",
+    "demo": "run the bundled example and print its summary",
+    "runs": "the runs in a data dir: id, services, start, duration, processes, spans, errors, jobs",
+    "show": "per-span-name durations and job summaries",
+    "stats": "calls, tokens, latency, ttft, cost and throughput per model / engine / name / attribute",
+    "metrics": "every instrument: last values, counter totals, histogram count/sum/percentiles",
+    "export": "spans as CSV/JSON rows, spans and metrics as merged OTLP/JSON, or Jaeger UI JSON",
+    "timeline": "a Gantt view of one trace as a self-contained HTML page or a PNG",
+    "replay": "send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
+    "doctor": "check configuration, data dir health and endpoint reachability",
+}
+"""Each command's one-line help for ``modeltel --help``, so listing the commands imports none of them.
+A test checks it against the ``help=`` each module's ``register`` passes."""
 
-def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
-    """The parser with the subcommands ``commands`` (default: all of them)."""
+
+def build_parser(commands: Sequence[str] = COMMANDS, *, light: bool = False) -> argparse.ArgumentParser:
+    """The parser with the subcommands ``commands`` (default: all of them).
+
+    ``light`` declares each subcommand from :data:`SUMMARIES` only (no arguments, no module
+    imported): enough to print the list of commands or reject an unknown one.
+    """
     parser = argparse.ArgumentParser(
         prog="modeltel", description="OpenTelemetry for simulation, calibration and inference workloads."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in commands:
-        importlib.import_module(f"modeltel.cli.{name}").register(subparsers)
+        if light:
+            subparsers.add_parser(name, help=SUMMARIES[name], add_help=False)
+        else:
+            importlib.import_module(f"modeltel.cli.{name}").register(subparsers)
     return parser
+
+
+def parse(arguments: list[str]) -> argparse.Namespace:
+    """Parse with the chosen command's module only, or with the light table when none is first."""
+    chosen = arguments[0] if arguments and arguments[0] in COMMANDS else None
+    if chosen is not None:
+        return build_parser((chosen,)).parse_args(arguments)
+    args = build_parser(light=True).parse_args(arguments)
+    # Reached only when the command was not the first word (``modeltel -- show``): parse again
+    # with that command's real parser.
+    return build_parser((args.command,)).parse_args(arguments)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,10 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "?"
     try:
         try:
-            arguments = list(sys.argv[1:] if argv is None else argv)
-            chosen = arguments[0] if arguments and arguments[0] in COMMANDS else None
-            parser = build_parser((chosen,) if chosen is not None else COMMANDS)
-            args = parser.parse_args(arguments)
+            args = parse(list(sys.argv[1:] if argv is None else argv))
             command = args.command
             code: int = args.func(args)
         finally:

@@ -4,11 +4,17 @@ Python programs are configured through the same ``sitecustomize`` route as
 ``opentelemetry-instrument`` (so installed ``opentelemetry-instrumentation-*`` packages load too),
 with modeltel's distro and configurator selected explicitly. The environment is validated first:
 a bad variable stops here with exit 2 instead of a warning inside the program.
+
+With telemetry switched off (``MODELTEL_ENABLED=false`` or ``OTEL_SDK_DISABLED=true``) CMD is
+exec'd with no ``sitecustomize`` and nothing validated beyond the switch: the program starts as if
+``modeltel run`` were not there. The settings (pydantic) and the auto-instrumentation package are
+imported only when telemetry is on, so ``modeltel run --help`` and the switched-off path stay cheap.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import sys
@@ -16,9 +22,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import opentelemetry.instrumentation.auto_instrumentation as auto_instrumentation
+from modeltel._internal.switch import switched_off
 
-from modeltel._internal.config import DISTRO_VARIABLES, ConfigError, load_settings
+AUTO_INSTRUMENTATION = "opentelemetry.instrumentation.auto_instrumentation"
+"""The package whose ``sitecustomize`` configures the child, found without being imported."""
 
 
 def register(subparsers: Any) -> None:
@@ -33,8 +40,31 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=main)
 
 
+def hook_directory() -> str:
+    """The directory of the auto-instrumentation ``sitecustomize``, without running its package."""
+    spec = importlib.util.find_spec(AUTO_INSTRUMENTATION)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"No module named {AUTO_INSTRUMENTATION!r}")
+    return os.path.dirname(os.path.abspath(spec.origin))
+
+
 def child_environment(environ: dict[str, str], service: str | None, data_dir: Path | None) -> dict[str, str]:
     """The environment CMD runs with: modeltel selected, paths absolute, one run id for all children."""
+    from modeltel._internal.config import DISTRO_VARIABLES
+
+    env = plain_environment(environ, service, data_dir)
+    env.update(DISTRO_VARIABLES)
+    hook_dir = hook_directory()
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hook_dir]
+    cwd = os.getcwd()
+    if cwd not in paths:
+        paths.insert(0, cwd)
+    env["PYTHONPATH"] = os.pathsep.join([hook_dir, *paths])
+    return env
+
+
+def plain_environment(environ: dict[str, str], service: str | None, data_dir: Path | None) -> dict[str, str]:
+    """``environ`` with the options applied, paths absolute and one run id, and no hook."""
     env = dict(environ)
     if service:
         env["OTEL_SERVICE_NAME"] = service
@@ -46,13 +76,6 @@ def child_environment(environ: dict[str, str], service: str | None, data_dir: Pa
         # Children that chdir elsewhere must still write to the directory the user launched from.
         env["MODELTEL_DATA_DIR"] = str(Path("modeltel-data").resolve())
     env.setdefault("MODELTEL_RUN_ID", uuid.uuid4().hex)
-    env.update(DISTRO_VARIABLES)
-    hook_dir = os.path.dirname(os.path.abspath(auto_instrumentation.__file__))
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hook_dir]
-    cwd = os.getcwd()
-    if cwd not in paths:
-        paths.insert(0, cwd)
-    env["PYTHONPATH"] = os.pathsep.join([hook_dir, *paths])
     return env
 
 
@@ -63,13 +86,19 @@ def main(args: argparse.Namespace) -> int:
     if not command:
         print("modeltel run: missing command (usage: modeltel run [OPTIONS] -- CMD ...)", file=sys.stderr)
         return 2
-    env = child_environment(dict(os.environ), args.service, args.data_dir)
-    try:
-        load_settings(env, strict=True)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"modeltel run: {problem}", file=sys.stderr)
-        return 2
+    environ = dict(os.environ)
+    if switched_off(environ):
+        env = plain_environment(environ, args.service, args.data_dir)
+    else:
+        env = child_environment(environ, args.service, args.data_dir)
+        from modeltel._internal.config import ConfigError, load_settings
+
+        try:
+            load_settings(env, strict=True)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(f"modeltel run: {problem}", file=sys.stderr)
+            return 2
     executable = shutil.which(command[0], path=env.get("PATH"))
     if executable is None:
         print(f"modeltel run: command not found: {command[0]!r}", file=sys.stderr)
