@@ -16,16 +16,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
 import sys
-import uuid
-from pathlib import Path
 from typing import Any
 
 from modeltel._internal.switch import switched_off
 
 AUTO_INSTRUMENTATION = "opentelemetry.instrumentation.auto_instrumentation"
 """The package whose ``sitecustomize`` configures the child, found without being imported."""
+
+# pathlib, shutil and uuid are left out on purpose: together they cost about a third of the
+# switched-off path's start-up (bench/startup.py), and os.path and os.execvpe do the same here.
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         description="Run CMD with OpenTelemetry configured by modeltel (traces, metrics, JSONL files).",
     )
     parser.add_argument("--service", help="service name (sets OTEL_SERVICE_NAME)")
-    parser.add_argument("--data-dir", type=Path, help="where JSONL goes (sets MODELTEL_DATA_DIR)")
+    parser.add_argument("--data-dir", help="where JSONL goes (sets MODELTEL_DATA_DIR)")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
     parser.set_defaults(func=main)
 
@@ -48,11 +48,14 @@ def hook_directory() -> str:
     return os.path.dirname(os.path.abspath(spec.origin))
 
 
-def child_environment(environ: dict[str, str], service: str | None, data_dir: Path | None) -> dict[str, str]:
+def child_environment(environ: dict[str, str], service: str | None, data_dir: str | None) -> dict[str, str]:
     """The environment CMD runs with: modeltel selected, paths absolute, one run id for all children."""
+    import uuid
+
     from modeltel._internal.config import DISTRO_VARIABLES
 
     env = plain_environment(environ, service, data_dir)
+    env.setdefault("MODELTEL_RUN_ID", uuid.uuid4().hex)
     env.update(DISTRO_VARIABLES)
     hook_dir = hook_directory()
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hook_dir]
@@ -63,19 +66,14 @@ def child_environment(environ: dict[str, str], service: str | None, data_dir: Pa
     return env
 
 
-def plain_environment(environ: dict[str, str], service: str | None, data_dir: Path | None) -> dict[str, str]:
-    """``environ`` with the options applied, paths absolute and one run id, and no hook."""
+def plain_environment(environ: dict[str, str], service: str | None, data_dir: str | None) -> dict[str, str]:
+    """``environ`` with the options applied and the data dir absolute; no hook, no run id."""
     env = dict(environ)
     if service:
         env["OTEL_SERVICE_NAME"] = service
-    if data_dir is not None:
-        env["MODELTEL_DATA_DIR"] = str(data_dir.expanduser().resolve())
-    elif "MODELTEL_DATA_DIR" in env:
-        env["MODELTEL_DATA_DIR"] = str(Path(env["MODELTEL_DATA_DIR"]).expanduser().resolve())
-    else:
-        # Children that chdir elsewhere must still write to the directory the user launched from.
-        env["MODELTEL_DATA_DIR"] = str(Path("modeltel-data").resolve())
-    env.setdefault("MODELTEL_RUN_ID", uuid.uuid4().hex)
+    # Children that chdir elsewhere must still write to the directory the user launched from.
+    chosen = data_dir if data_dir is not None else env.get("MODELTEL_DATA_DIR", "modeltel-data")
+    env["MODELTEL_DATA_DIR"] = os.path.realpath(os.path.expanduser(chosen))
     return env
 
 
@@ -99,11 +97,12 @@ def main(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(f"modeltel run: {problem}", file=sys.stderr)
             return 2
-    executable = shutil.which(command[0], path=env.get("PATH"))
-    if executable is None:
-        print(f"modeltel run: command not found: {command[0]!r}", file=sys.stderr)
-        return 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(executable, command, env)
-    return 1  # not reached: execve replaces this process
+    try:
+        os.execvpe(command[0], command, env)  # searches env's PATH, as the program's shell would
+    except FileNotFoundError:
+        print(f"modeltel run: command not found: {command[0]!r}", file=sys.stderr)
+    except OSError as exc:
+        print(f"modeltel run: cannot run {command[0]!r}: {exc.strerror}", file=sys.stderr)
+    return 1
