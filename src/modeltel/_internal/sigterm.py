@@ -34,7 +34,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: ``import modeltel`` (and so every CLI command) pays for typing
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFER_LIMIT_S = 5.0
 """The longest a SIGTERM waits for the flush it interrupted. Modeltel's flushes take milliseconds

@@ -17,9 +17,12 @@ import argparse
 import importlib.util
 import os
 import sys
-from typing import Any
 
 from modeltel._internal.switch import switched_off
+
+TYPE_CHECKING = False  # not typing's: this module is on the switched-off path, which must stay cheap
+if TYPE_CHECKING:
+    from typing import Any
 
 AUTO_INSTRUMENTATION = "opentelemetry.instrumentation.auto_instrumentation"
 """The package whose ``sitecustomize`` configures the child, found without being imported."""
