@@ -161,6 +161,7 @@ def test_exit_status_of_the_program_is_kept(tmp_path: Path) -> None:
 CHILD_STATE = (
     "import json, os, sys; print(json.dumps({'hooked': 'opentelemetry.instrumentation.auto_instrumentation'"
     " in sys.modules, 'sdk': any(m.startswith('opentelemetry.sdk') for m in sys.modules),"
+    " 'logs': any(m.startswith('opentelemetry.sdk._logs') for m in sys.modules),"
     " 'run_id': os.environ.get('MODELTEL_RUN_ID'), 'data_dir': os.environ['MODELTEL_DATA_DIR']}))"
 )
 
@@ -179,7 +180,9 @@ def test_switched_off_the_program_runs_unhooked(tmp_path: Path) -> None:
 def test_switched_on_the_program_is_hooked(tmp_path: Path) -> None:
     result = run_under_modeltel(tmp_path / "d", "-c", CHILD_STATE)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["hooked"] is True
+    state = json.loads(result.stdout)
+    assert state["hooked"] is True and state["sdk"] is True
+    assert state["logs"] is False  # OTEL_LOGS_EXPORTER defaults to none: the logs SDK is not imported
 
 
 def test_a_malformed_switch_is_a_usage_error(tmp_path: Path) -> None:
