@@ -338,9 +338,9 @@ def _int(value: Any, what: str) -> int:
     raise InvalidRequest(f"{what} is not an integer: {str(value)[:40]!r}")
 
 
-MAX_TIME_NS = (1 << 63) - 1
-"""The last nanosecond a signed 64-bit clock holds (2262-04-11): times past it are refused, not
-wrapped, so no reader's arithmetic overflows on a span an app stamped in microseconds times 1000."""
+MAX_TIME_NS = (1 << 64) - 1
+"""The largest ``fixed64``, the type of every OTLP time: a time past it (an app that stamped a span
+in nanoseconds times 1000) is refused with a warning, not wrapped or carried into arithmetic."""
 MAX_NESTING = 32
 """Arrays and maps inside a value, at most: deeper is refused before protobuf's own depth limit
 (100 messages) would make a whole replay request fail."""

@@ -541,10 +541,14 @@ def scan_block(block: Block, query: Query) -> ScanResult:
     for start, stop in sorted(slow):
         try:
             spans = decode_line(data[start:stop])
+            columns = columns_of(spans, query)
         except InvalidRequest as exc:
             result.bad.append((block.offset + start, str(exc)))
             continue
-        result.columns.append(_finish(columns_of(spans, query), query))
+        except OverflowError:  # a valid fixed64 time past 2262: beyond the int64 columns' range
+            result.bad.append((block.offset + start, "a time past 2262-04-11 cannot be aggregated"))
+            continue
+        result.columns.append(_finish(columns, query))
     return result
 
 
