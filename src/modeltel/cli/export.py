@@ -36,7 +36,7 @@ from modeltel.formats.otlp import (
     encode_metrics_request,
     encode_request,
 )
-from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
+from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
 from modeltel.read.query import iter_spans, last_trace_id
 from modeltel.read.runs import RUN_KEY, run_files, run_mark, span_run
 from modeltel.store.layout import data_files
@@ -138,9 +138,7 @@ def _write_otlp(
     needles = (trace.encode(), trace.upper().encode()) if trace else ()
     mark = run_mark(run) if run is not None else b""
     for path in files:
-        for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
-            for offset, reason in block.skipped:
-                bad(BadLine(path, line_number(path, offset), reason))
+        for block in file_blocks(path, bad):
             for offset, line in iter_lines(block):
                 if (needles and not any(n in line for n in needles)) or mark not in line:
                     continue

@@ -8,7 +8,7 @@ so memory stays bounded whatever the size of a file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -251,6 +251,16 @@ def iter_records(path: Path, start: int = 0) -> Iterator[Record]:
                 return
             position += len(raw)
             yield Record(offset, position, raw.rstrip(b"\n"), raw.endswith(b"\n"))
+
+
+def file_blocks(path: Path, on_bad_line: Callable[[BadLine], None]) -> Iterator[Block]:
+    """The blocks of the whole of ``path``, what each passed over (a line past the limit, a
+    document that is not JSON) reported to ``on_bad_line`` first: the loop every whole-file
+    reader shares."""
+    for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
+        for offset, reason in block.skipped:
+            on_bad_line(BadLine(path, line_number(path, offset), reason))
+        yield block
 
 
 def iter_lines(block: Block) -> Iterator[tuple[int, bytes]]:

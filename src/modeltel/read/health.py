@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
+from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
 from modeltel.read.query import aggregate
 from modeltel.read.running import running_jobs
 from modeltel.read.scan import Query
@@ -79,9 +79,7 @@ def data_dir_health(data_dir: Path) -> DataDirHealth:
 
 
 def _check_metric_lines(path: Path, report: Callable[[BadLine], None]) -> None:
-    for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
-        for offset, skipped in block.skipped:
-            report(BadLine(path, line_number(path, offset), skipped))
+    for block in file_blocks(path, report):
         for offset, line in iter_lines(block):
             reason: str | None = None
             try:

@@ -42,7 +42,7 @@ from modeltel.formats.otlp import (
     SummaryPoint,
     decode_metrics_line,
 )
-from modeltel.read.files import BadLine, ByteRange, iter_lines, line_number, read_blocks
+from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
 
 __all__ = [
     "PERCENTILES",
@@ -384,9 +384,7 @@ def _run_of(resource: Resource) -> str:
 
 
 def _metrics_of(path: Path, on_bad: Callable[[BadLine], None]) -> Iterable[Metric]:
-    for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
-        for offset, reason in block.skipped:
-            on_bad(BadLine(path, line_number(path, offset), reason))
+    for block in file_blocks(path, on_bad):
         for offset, line in iter_lines(block):
             try:
                 metrics = decode_metrics_line(line)

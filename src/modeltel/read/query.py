@@ -25,6 +25,7 @@ from modeltel.read.files import (
     BadLine,
     ByteRange,
     ReadWarning,
+    file_blocks,
     iter_lines,
     line_number,
     read_blocks,
@@ -157,10 +158,7 @@ def iter_batches(
     needles = (trace_id.encode(), trace_id.upper().encode()) if trace_id else ()
     mark = run_mark(run_id) if run_id is not None else None
     for path in files:
-        size = path.stat().st_size
-        for block in read_blocks(ByteRange(path, 0, size)):
-            for offset, reason in block.skipped:
-                report(BadLine(path, line_number(path, offset), reason))
+        for block in file_blocks(path, report):
             for offset, line in iter_lines(block):
                 if needles and not any(n in line for n in needles):
                     continue
