@@ -208,15 +208,19 @@ class ProcessFile:
         self._pid, self.path = pid, self.data_dir.joinpath(*parts, name)
         return self._fd
 
-    def _current(self, service: str) -> int:
+    def _current(self, service: str) -> tuple[int, int]:
+        """The descriptor to write to and the file's size now (where the next line begins)."""
         fd = self._fd
         if fd is None or self._pid != os.getpid():
-            return self._open(service)
-        if os.fstat(fd).st_nlink == 0:
+            fd = self._open(service)
+            return fd, os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if info.st_nlink == 0:
             _logger.warning("modeltel: %s was deleted while in use; writing a new file", self.path)
             os.close(fd)
-            return self._open(service)
-        return fd
+            fd = self._open(service)
+            return fd, os.fstat(fd).st_size
+        return fd, info.st_size
 
     def write(self, line: str, service: str) -> None:
         """Append ``line``; if that fails part-way (a full disk), the file is cut back to where the
@@ -227,8 +231,7 @@ class ProcessFile:
                 errno.ETIMEDOUT, f"an earlier write has not returned for {self.lock_timeout_s:g} s"
             )
         try:
-            fd = self._current(service)
-            end = os.fstat(fd).st_size  # this process is the file's only writer
+            fd, end = self._current(service)  # this process is the file's only writer
             try:
                 write_line(fd, data)
             except OSError:
