@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
+from modeltel.formats import MAX_NESTING
+
 AttributeValue: TypeAlias = (
     "str | bool | int | float | bytes | list[AttributeValue] | dict[str, AttributeValue] | None"
 )
@@ -341,9 +343,6 @@ def _int(value: Any, what: str) -> int:
 MAX_TIME_NS = (1 << 64) - 1
 """The largest ``fixed64``, the type of every OTLP time: a time past it (an app that stamped a span
 in nanoseconds times 1000) is refused with a warning, not wrapped or carried into arithmetic."""
-MAX_NESTING = 32
-"""Arrays and maps inside a value, at most: deeper is refused before protobuf's own depth limit
-(100 messages) would make a whole replay request fail."""
 
 
 def _time(value: Any, what: str) -> int:

@@ -29,6 +29,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, Status
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
+from modeltel.formats import MAX_NESTING
+
 _logger = logging.getLogger(__name__)
 
 _quote = json.encoder.encode_basestring
@@ -212,8 +214,6 @@ def _encode_list(fields: Iterator[tuple[Any, ...]]) -> str:
     return ",".join(out)
 
 
-MAX_NESTING = 32
-"""Arrays and maps nested deeper than this are written as their text (readers refuse deeper)."""
 _warned_coerced = False
 _UNSET = Status()
 
