@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modeltel._internal.config import ENV_VARS, ConfigError, load_settings
@@ -85,8 +85,20 @@ def test_fuzzed_lines_decode_with_the_official_protos(pipeline: Any) -> None:
     assert found >= 300
 
 
+def test_a_small_queue_alone_shrinks_the_default_batch_without_blaming_an_unset_variable() -> None:
+    settings_ = load_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "1"}, strict=True, check_dirs=False)
+    assert (settings_.bsp_max_queue_size, settings_.bsp_max_export_batch_size) == (1, 1)
+    with pytest.raises(ConfigError, match="OTEL_BSP_MAX_EXPORT_BATCH_SIZE='8'"):
+        load_settings(
+            {"OTEL_BSP_MAX_QUEUE_SIZE": "4", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "8"},
+            strict=True,
+            check_dirs=False,
+        )
+
+
 @settings(max_examples=200, deadline=None)
 @given(values=st.dictionaries(st.sampled_from([v.name for v in ENV_VARS]), st.text(max_size=40), max_size=6))
+@example(values={"MODELTEL_ENABLED": "", "MODELTEL_DATA_DIR": "", "OTEL_BSP_MAX_QUEUE_SIZE": "1"})
 def test_garbage_environment_is_a_config_error_or_a_warning(values: dict[str, str]) -> None:
     env = {k: v.replace("\x00", "") for k, v in values.items()}
     try:

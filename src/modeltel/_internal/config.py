@@ -542,6 +542,7 @@ def load_settings(
         "sampler_arg": sampler_arg,
     }
     overrides = dict(overrides)
+    overrides_given = set(overrides)
     named: dict[str, str] = {}  # where each integer came from, for the message: keyword or variable
     for field_name, setting in INTEGER_SETTINGS.items():
         named[field_name] = setting.variable
@@ -551,13 +552,17 @@ def load_settings(
             values[field_name] = _integer_override(reader, field_name, overrides.pop(field_name), setting)
     queue, batch = values["bsp_max_queue_size"], values["bsp_max_export_batch_size"]
     if isinstance(queue, int) and isinstance(batch, int) and batch > queue:
-        fallback = min(INTEGER_SETTINGS["bsp_max_export_batch_size"].default, queue)
-        reader.problem(
-            named["bsp_max_export_batch_size"],
-            str(batch),
-            f"must not exceed {named['bsp_max_queue_size']} ({queue}); using {fallback}",
-        )
-        values["bsp_max_export_batch_size"] = fallback
+        batch_source = named["bsp_max_export_batch_size"]
+        if batch_source in overrides_given or reader.raw(batch_source) is not None:
+            fallback = min(INTEGER_SETTINGS["bsp_max_export_batch_size"].default, queue)
+            reader.problem(
+                batch_source,
+                str(batch),
+                f"must not exceed {named['bsp_max_queue_size']} ({queue}); using {fallback}",
+            )
+            values["bsp_max_export_batch_size"] = fallback
+        else:  # only the queue was set small: the default batch shrinks with it, nobody asked for 512
+            values["bsp_max_export_batch_size"] = queue
     redact = reader.raw("MODELTEL_REDACT_KEYS")
     if redact is not None:
         values["redact_keys"] = tuple(k.strip() for k in redact.split(",") if k.strip())
