@@ -52,13 +52,18 @@ def hook_directory() -> str:
 
 
 def child_environment(environ: dict[str, str], service: str | None, data_dir: str | None) -> dict[str, str]:
-    """The environment CMD runs with: modeltel selected, paths absolute, one run id for all children."""
+    """The environment CMD runs with: modeltel selected, paths absolute, one run id for all children.
+
+    The run id is the scheduler's job (array) id when there is one, as in a process that configures
+    itself: every task of an array run under ``modeltel run`` is then one run, not one run each.
+    """
     import uuid
 
+    from modeltel._internal.cluster import launch_run_id
     from modeltel._internal.config import DISTRO_VARIABLES
 
     env = plain_environment(environ, service, data_dir)
-    env.setdefault("MODELTEL_RUN_ID", uuid.uuid4().hex)
+    env.setdefault("MODELTEL_RUN_ID", launch_run_id(env) or uuid.uuid4().hex)
     env.update(DISTRO_VARIABLES)
     hook_dir = hook_directory()
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hook_dir]
