@@ -283,6 +283,8 @@ SPAN_MPI_RANK: Final = "mpi.rank"
 # --- reading and exporting (modeltel show / stats / export, issue 4) ------------------------------
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_SYSTEM  # noqa: E402
 from opentelemetry.semconv._incubating.attributes.opentracing_attributes import OPENTRACING_REF_TYPE  # noqa: E402
+from opentelemetry.semconv._incubating.attributes.process_attributes import PROCESS_PID  # noqa: E402
+from opentelemetry.semconv._incubating.attributes.service_attributes import SERVICE_INSTANCE_ID  # noqa: E402
 from opentelemetry.semconv.attributes.otel_attributes import (  # noqa: E402
     OTEL_SCOPE_NAME,
     OTEL_SCOPE_VERSION,
@@ -314,6 +316,8 @@ __all__ += [
     "OTEL_SCOPE_VERSION",
     "OTEL_STATUS_CODE",
     "OTEL_STATUS_DESCRIPTION",
+    "PROCESS_PID",
+    "SERVICE_INSTANCE_ID",
     "SERVICE_NAME",
 ]
 
