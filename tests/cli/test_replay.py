@@ -89,7 +89,7 @@ def test_insecure_lets_it_through(run_dir: Path, tmp_path: Path) -> None:
         (["--protocol", "http/json"], "invalid choice"),
         (["--endpoint", "127.0.0.1:4317"], "--endpoint: expected a URL like http://host:4317"),
         (["--endpoint", "http://127.0.0.1:notaport"], "--endpoint: expected a URL"),
-        (["--signals", "logs"], "--signals: expected traces, metrics or both"),
+        (["--signals", "spans"], "--signals: expected a comma list of traces, metrics, logs"),
         (["--format", "yaml"], "invalid choice"),
     ],
 )

@@ -2,12 +2,13 @@
 
 - ``csv`` / ``json``: one row per span, attributes flattened to ``attributes.<key>`` columns, for
   ``pandas.read_csv`` / ``pandas.read_json``.
-- ``otlp-json``: the trace and metric lines of every input file (a data dir's ``traces/`` and
-  ``metrics/``), one line out per line in, every field kept, written canonically (lowercase hex
-  ids, int64 as strings, ``scope*``): a Collector ``otlpjsonfile`` receiver reads it. ``--trace`` /
-  ``--last`` keep that trace's spans and no metric; ``--since`` / ``--until`` keep the spans started
-  and the data points recorded in the window. Lines left empty by a filter are not written, nor
-  lines that held no span or metric in the first place; log lines are passed over.
+- ``otlp-json``: the trace, metric and log lines of every input file (a data dir's ``traces/``,
+  ``metrics/`` and ``logs/``), one line out per line in, every field kept, written canonically
+  (lowercase hex ids, int64 as strings, ``scope*``): a Collector ``otlpjsonfile`` receiver reads
+  it. ``--trace`` / ``--last`` keep that trace's spans and log records and no metric; ``--since`` /
+  ``--until`` keep the spans started, the data points recorded and the records logged in the
+  window. Lines left empty by a filter are not written, nor lines that held no item in the first
+  place.
 - ``jaeger``: the JSON Jaeger's UI opens from a file (``data[].spans[]`` + ``processes``).
 
 The file is written next to its destination and renamed into place, so a failed export never
@@ -29,10 +30,12 @@ from modeltel.formats.flat import write_csv, write_json
 from modeltel.formats.jaeger import jaeger_traces
 from modeltel.formats.otlp import (
     InvalidRequest,
+    LogRecord,
     Metric,
     Span,
     data_points,
     decode_any,
+    encode_logs_request,
     encode_metrics_request,
     encode_request,
 )
@@ -50,7 +53,7 @@ def register(subparsers: Any) -> None:
         help="spans as CSV/JSON rows, spans and metrics as merged OTLP/JSON, or Jaeger UI JSON",
         description=(
             "Export spans as flat tables for pandas or a file Jaeger's UI opens, "
-            "or spans and metrics as merged OTLP/JSON."
+            "or spans, metrics and log records as merged OTLP/JSON."
         ),
     )
     parser.add_argument("--format", choices=FORMATS, required=True)
@@ -91,7 +94,7 @@ def _export(args: argparse.Namespace) -> int:
                 on_bad_line=bad,
             )
 
-        points: int | None = None
+        points = records = 0
         with reading.output(args.output) as out:
             if args.format == "csv":
                 written = write_csv(out, spans)
@@ -103,24 +106,29 @@ def _export(args: argparse.Namespace) -> int:
                 out.write("\n")
                 written = sum(len(t["spans"]) for t in document["data"])
             else:
-                written, points = _write_otlp(out, files, trace, since, until, bar, bad, found.run_id)
-    if trace is not None and written == 0:
+                written, points, records = _write_otlp(
+                    out, files, trace, since, until, bar, bad, found.run_id
+                )
+    if trace is not None and written == 0 and records == 0:
         raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
     where = "stdout" if args.output == "-" else args.output
-    what = f"{written:,} spans" + (f" and {points:,} data points" if points else "")
+    parts = [f"{written:,} spans"]
+    parts += [f"{points:,} data points"] if points else []
+    parts += [f"{records:,} log records"] if records else []
+    what = " and ".join([", ".join(parts[:-1]), parts[-1]]) if len(parts) > 1 else parts[0]
     print(f"modeltel export: wrote {what} as {args.format} to {where}", file=sys.stderr)
     return reading.EXIT_OK
 
 
 def _otlp_files(args: argparse.Namespace, found: reading.Sources) -> list[Path]:
-    """The trace files, then the metric files not among them (of the run, with ``--run``): the
-    order the lines are written in."""
+    """The trace files, then the metric and log files not among them (of the run, with ``--run``):
+    the order the lines are written in."""
     paths: list[Path] = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or reading.default_data_dir())
-    metrics = data_files(paths, data_dir, "metrics")
+    others = [*data_files(paths, data_dir, "metrics"), *data_files(paths, data_dir, "logs")]
     if found.run_id is not None:
-        metrics = run_files(metrics, found.run_id)
-    return list(dict.fromkeys([*found.trace_files, *metrics]))
+        others = run_files(others, found.run_id)
+    return list(dict.fromkeys([*found.trace_files, *others]))
 
 
 def _write_otlp(
@@ -132,9 +140,10 @@ def _write_otlp(
     bar: reading.ProgressBar,
     bad: reading.BadLines,
     run: str | None = None,
-) -> tuple[int, int]:
-    """Each line's kept spans or metrics as one line; returns how many spans and data points."""
-    spans_written = points_written = 0
+) -> tuple[int, int, int]:
+    """Each line's kept spans, metrics or log records as one line; returns how many spans, data
+    points and log records."""
+    spans_written = points_written = records_written = 0
     needles = (trace.encode(), trace.upper().encode()) if trace else ()
     mark = run_mark(run) if run is not None else b""
     for path in files:
@@ -149,18 +158,22 @@ def _write_otlp(
                     continue
                 spans = [s for s in decoded.spans if _span_kept(s, trace, since, until, run)]
                 metrics = [] if trace is not None else _metrics_kept(decoded.metrics, since, until, run)
+                logs = [r for r in decoded.logs if _log_kept(r, trace, since, until, run)]
                 if spans:
                     document = encode_request(spans)
                 elif metrics:
                     document = encode_metrics_request(metrics)
+                elif logs:
+                    document = encode_logs_request(logs)
                 else:
                     continue
                 out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
                 out.write("\n")
                 spans_written += len(spans)
                 points_written += data_points(metrics)
+                records_written += len(logs)
             bar.advance(len(block.data))
-    return spans_written, points_written
+    return spans_written, points_written, records_written
 
 
 def _span_kept(span: Span, trace: str | None, since: int | None, until: int | None, run: str | None) -> bool:
@@ -169,6 +182,17 @@ def _span_kept(span: Span, trace: str | None, since: int | None, until: int | No
         and (trace is None or span.trace_id == trace)
         and (since is None or span.start_ns >= since)
         and (until is None or span.start_ns < until)
+    )
+
+
+def _log_kept(
+    record: LogRecord, trace: str | None, since: int | None, until: int | None, run: str | None
+) -> bool:
+    return (
+        (run is None or record.resource.attributes.get(RUN_KEY) == run)
+        and (trace is None or record.trace_id == trace)
+        and (since is None or record.when_ns >= since)
+        and (until is None or record.when_ns < until)
     )
 
 

@@ -1,9 +1,9 @@
 """``modeltel replay [PATH...] [--data-dir D] [--endpoint URL] [--protocol P] [--headers K=V,...]``.
 
-Sends stored traces and metrics to an OTLP endpoint, in batches, and remembers in
-``<data_dir>/replay-cursor.json`` how far each file went to each endpoint, so a second replay
-sends only what is new and an interrupted one resumes; a killed one repeats at most its last
-request (:mod:`modeltel.replay.cursor`).
+Sends stored traces and metrics (and, with ``--signals``, logs) to an OTLP endpoint, in batches,
+and remembers in ``<data_dir>/replay-cursor.json`` how far each file went to each endpoint, so a
+second replay sends only what is new and an interrupted one resumes; a killed one repeats at most
+its last request (:mod:`modeltel.replay.cursor`).
 
 Where to: ``--endpoint`` / ``--protocol`` / ``--headers``, else the usual
 ``OTEL_EXPORTER_OTLP_*`` variables (per signal), else the OTLP defaults on localhost. Headers
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from modeltel.replay.transport import SendError, Target
 
 DEFAULT_BATCH = 512
-"""Items (spans or data points) per request, as the SDK's default export batch; a line is never split."""
+"""Items (spans, data points or log records) per request, as the SDK's default export batch; a
+line is never split."""
 DEFAULT_RETRIES = 5
 
 
@@ -58,7 +59,7 @@ def register(subparsers: Any) -> None:
         "--endpoint",
         metavar="URL",
         help="OTLP endpoint (gRPC: http://host:4317; HTTP: the base URL, /v1/<signal> is added); "
-        "default: OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT, else localhost",
+        "default: OTEL_EXPORTER_OTLP_[TRACES_|METRICS_|LOGS_]ENDPOINT, else localhost",
     )
     parser.add_argument(
         "--protocol",
@@ -78,13 +79,14 @@ def register(subparsers: Any) -> None:
         type=_positive,
         default=DEFAULT_BATCH,
         metavar="N",
-        help=f"spans or data points per request (default {DEFAULT_BATCH}; a stored line is never split)",
+        help=f"spans, data points or log records per request (default {DEFAULT_BATCH}; "
+        "a stored line is never split)",
     )
     parser.add_argument(
         "--signals",
         default="traces,metrics",
         metavar="LIST",
-        help="which to send: traces, metrics or both (default traces,metrics)",
+        help="which to send, a comma list of traces, metrics, logs (default traces,metrics)",
     )
     parser.add_argument(
         "--retries",
@@ -204,7 +206,7 @@ def _signals(text: str) -> list[Signal]:
 
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     if not chosen or any(name not in SIGNALS for name in chosen):
-        raise reading.CommandError(f"--signals: expected traces, metrics or both, got {text!r}")
+        raise reading.CommandError(f"--signals: expected a comma list of traces, metrics, logs, got {text!r}")
     return [name for name in SIGNALS if name in chosen]
 
 
@@ -262,7 +264,7 @@ def _given_endpoint(value: str, protocol: str, signal_name: str) -> str:
     if protocol == "grpc":
         return value.rstrip("/")
     base = value.rstrip("/")
-    for suffix in ("/v1/traces", "/v1/metrics"):
+    for suffix in ("/v1/traces", "/v1/metrics", "/v1/logs"):
         base = base.removesuffix(suffix)
     return f"{base}/v1/{signal_name}"
 

@@ -1,19 +1,20 @@
-"""The reader's model of OTLP data and its OTLP/JSON codec, both directions, for traces and metrics.
+"""The reader's model of OTLP data and its OTLP/JSON codec, both directions, for traces, metrics and logs.
 
-One model for every signal: each item (a :class:`Span`, a :class:`Metric`) points at the
-:class:`Resource` and :class:`Scope` of the block it was read from, shared by identity, and a
-request is its items; :func:`groups` rebuilds the resource and scope blocks from that identity, in
-the order they were read, so a line re-encoded comes out grouped as it went in. A signal is one row
-of :data:`LAYOUTS` (the names of its blocks) plus a decoder and an encoder of its item: that is all
-logs will need.
+One model for every signal: each item (a :class:`Span`, a :class:`Metric`, a :class:`LogRecord`)
+points at the :class:`Resource` and :class:`Scope` of the block it was read from, shared by
+identity, and a request is its items; :func:`groups` rebuilds the resource and scope blocks from
+that identity, in the order they were read, so a line re-encoded comes out grouped as it went in.
+A signal is one row of :data:`LAYOUTS` (the names of its blocks) plus a decoder and an encoder of
+its item.
 
-Every field of the trace and metric protos is carried, so ``decode`` then ``encode`` loses nothing
-but what the protos declare equivalent: an empty message written or left out (an absent status is
-UNSET, an absent scope is the empty one), NaN payloads (OTLP/JSON has one ``"NaN"``), and resource
-or scope blocks holding no item. Two exceptions the protos themselves ask for: attribute keys are
-unique, so a repeated key keeps its last value; ``keyStrindex`` and ``stringValueStrindex`` point
-into the Profiles dictionary, which no other signal has, so they are read "as if absent or empty"
-(common.proto). A ``KeyValue`` without ``key`` has the key ``""``, as protobuf reads it.
+Every field of the trace, metric and log protos is carried, so ``decode`` then ``encode`` loses
+nothing but what the protos declare equivalent: an empty message written or left out (an absent
+status is UNSET, an absent scope is the empty one, an empty log body is no body), NaN payloads
+(OTLP/JSON has one ``"NaN"``), and resource or scope blocks holding no item. Two exceptions the
+protos themselves ask for: attribute keys are unique, so a repeated key keeps its last value;
+``keyStrindex`` and ``stringValueStrindex`` point into the Profiles dictionary, which no other
+signal has, so they are read "as if absent or empty" (common.proto). A ``KeyValue`` without
+``key`` has the key ``""``, as protobuf reads it.
 
 Accepted, as the OTLP/JSON encoding and the producers in the wild write it: ids in lower- or
 upper-case hex (or protobuf-JSON base64), 64-bit integers as strings or numbers, enums as integers
@@ -61,6 +62,7 @@ _TEMPORALITY_ENUM = {
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _TRACES_START = re.compile(rb'^\s*\{\s*"(resourceSpans|resource_spans)"')
 _METRICS_START = re.compile(rb'^\s*\{\s*"(resourceMetrics|resource_metrics)"')
+_LOGS_START = re.compile(rb'^\s*\{\s*"(resourceLogs|resource_logs)"')
 
 
 class InvalidRequest(ValueError):
@@ -250,6 +252,52 @@ class Metric:
     metadata: Attributes = field(default_factory=dict)
     resource: Resource = field(default_factory=Resource)
     scope: Scope = field(default_factory=Scope)
+
+
+SEVERITY_RANGES: tuple[tuple[str, int], ...] = (
+    ("TRACE", 1),
+    ("DEBUG", 5),
+    ("INFO", 9),
+    ("WARN", 13),
+    ("ERROR", 17),
+    ("FATAL", 21),
+)
+"""Each short severity name and the first ``SeverityNumber`` of its range of four (``INFO`` is 9,
+``INFO2`` to ``INFO4`` are 10 to 12), as the log data model defines them."""
+_SEVERITY_ENUM = {"SEVERITY_NUMBER_UNSPECIFIED": 0} | {
+    f"SEVERITY_NUMBER_{name}{step + 1 if step else ''}": first + step
+    for name, first in SEVERITY_RANGES
+    for step in range(4)
+}
+
+
+@dataclass(slots=True, kw_only=True)
+class LogRecord:
+    """One log record, ids as lowercase hex ("" outside a span), times as integer nanoseconds.
+
+    ``time_ns`` is when the event happened (0 when its source did not say), ``observed_ns`` when a
+    bridge or collector saw it: :attr:`when_ns` is the time to order and filter by. ``body`` is the
+    record's ``AnyValue`` as it was (a message string, or a map, list, number, bytes), None for none.
+    """
+
+    time_ns: int = 0
+    observed_ns: int = 0
+    severity_number: int = 0
+    severity_text: str = ""
+    body: AttributeValue = None
+    attributes: Attributes = field(default_factory=dict)
+    dropped_attributes_count: int = 0
+    flags: int = 0
+    trace_id: str = ""
+    span_id: str = ""
+    event_name: str = ""
+    resource: Resource = field(default_factory=Resource)
+    scope: Scope = field(default_factory=Scope)
+
+    @property
+    def when_ns(self) -> int:
+        """``time_ns``, or the observed time when the source gave none (the data model's rule)."""
+        return self.time_ns or self.observed_ns
 
 
 class Item(Protocol):
@@ -561,6 +609,8 @@ def signal_of(line: bytes) -> LineKind | None:
         return "traces"
     if _METRICS_START.match(line):
         return "metrics"
+    if _LOGS_START.match(line):
+        return "logs"
     try:
         return signal_of_document(load_line(line))
     except InvalidRequest:
@@ -778,6 +828,41 @@ def decode_metrics_line(line: bytes) -> list[Metric]:
 def data_points(metrics: Iterable[Metric]) -> int:
     """How many data points ``metrics`` hold: what a metrics exporter counts as items."""
     return sum(len(metric.points) for metric in metrics)
+
+
+# --- decoding: logs --------------------------------------------------------------------------------------
+def _decode_log(node: Any, resource: Resource, scope: Scope) -> LogRecord:
+    if not isinstance(node, dict):
+        raise InvalidRequest("log record is not an object")
+    return LogRecord(
+        time_ns=_time(_get(node, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
+        observed_ns=_time(
+            _get(node, "observedTimeUnixNano", "observed_time_unix_nano"), "observedTimeUnixNano"
+        ),
+        severity_number=_enum(
+            _get(node, "severityNumber", "severity_number"), _SEVERITY_ENUM, "severityNumber"
+        ),
+        severity_text=_str(_get(node, "severityText", "severity_text")),
+        body=decode_value(node.get("body")),
+        attributes=decode_attributes(node.get("attributes")),
+        dropped_attributes_count=_dropped(node),
+        flags=_count(node, "flags", "flags"),
+        trace_id=normalize_id(_get(node, "traceId", "trace_id"), 16, "traceId"),
+        span_id=normalize_id(_get(node, "spanId", "span_id"), 8, "spanId"),
+        event_name=_str(_get(node, "eventName", "event_name")),
+        resource=resource,
+        scope=scope,
+    )
+
+
+def decode_logs_request(request: Any) -> list[LogRecord]:
+    """The log records of one ``ExportLogsServiceRequest`` object (raises :class:`InvalidRequest`)."""
+    return _decode_blocks(request, LAYOUTS["logs"], _decode_log)
+
+
+def decode_logs_line(line: bytes) -> list[LogRecord]:
+    """The log records of one JSONL line (``[]`` for a line of another signal)."""
+    return _guarded(decode_logs_request, load_line(line))
 
 
 # --- encoding (canonical OTLP/JSON) ----------------------------------------------------------------------
@@ -1023,16 +1108,38 @@ def encode_metrics_request(metrics: Iterable[Metric]) -> dict[str, Any]:
     return _encode_blocks(metrics, LAYOUTS["metrics"], encode_metric)
 
 
+def encode_log(record: LogRecord) -> dict[str, Any]:
+    """One OTLP/JSON ``LogRecord`` object, canonical form (defaults left out, as protobuf's JSON does)."""
+    node: dict[str, Any] = {}
+    _put(node, "timeUnixNano", _uint64(record.time_ns))
+    _put(node, "observedTimeUnixNano", _uint64(record.observed_ns))
+    _put(node, "severityNumber", record.severity_number)
+    _put(node, "severityText", record.severity_text)
+    if record.body is not None:
+        node["body"] = encode_value(record.body)
+    if record.attributes:
+        node["attributes"] = encode_attributes(record.attributes)
+    _put(node, "droppedAttributesCount", record.dropped_attributes_count)
+    _put(node, "flags", record.flags)
+    _put(node, "traceId", record.trace_id)
+    _put(node, "spanId", record.span_id)
+    _put(node, "eventName", record.event_name)
+    return node
+
+
+def encode_logs_request(records: Iterable[LogRecord]) -> dict[str, Any]:
+    """One ``ExportLogsServiceRequest`` for ``records``, grouped by resource then scope."""
+    return _encode_blocks(records, LAYOUTS["logs"], encode_log)
+
+
 @dataclass(slots=True)
 class Decoded:
-    """What one line holds: its signal (None for a JSON object of no known signal) and its items.
-
-    Log lines are recognised and hold no item yet: the reader has no log model.
-    """
+    """What one line holds: its signal (None for a JSON object of no known signal) and its items."""
 
     signal: LineKind | None
     spans: list[Span] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
 
 
 def decode_any(line: bytes) -> Decoded:
@@ -1042,5 +1149,5 @@ def decode_any(line: bytes) -> Decoded:
     if signal == "metrics":
         return Decoded(signal, metrics=_guarded(decode_metrics_request, document))
     if signal == "logs":
-        return Decoded(signal)
+        return Decoded(signal, logs=_guarded(decode_logs_request, document))
     return Decoded(signal, spans=_guarded(decode_request, document))

@@ -1,9 +1,9 @@
 """The replay loop: each file's unsent lines, in order, batched into requests, cursor after each.
 
-A request holds whole lines only (at most ``batch_items`` spans or data points, and at most
+A request holds whole lines only (at most ``batch_items`` spans, data points or log records, and at most
 :data:`MAX_REQUEST_BYTES` of JSON, except that one line always fits), so the cursor can always say
-"everything before this byte was acknowledged". Lines of the other signal are passed over (a
-Collector ``file`` exporter may mix both in one file; each signal has its own cursor), invalid
+"everything before this byte was acknowledged". Lines of the other signals are passed over (a
+Collector ``file`` exporter may mix them in one file; each signal has its own cursor), invalid
 lines are skipped with a warning naming file and line, and an incomplete last line (a process
 still writing, or one that crashed mid-line) is left unsent and the cursor stops before it.
 """
@@ -25,7 +25,7 @@ from modeltel.store.layout import data_files
 
 MAX_REQUEST_BYTES = 3 << 20
 """JSON bytes per request: its protobuf is smaller, well under gRPC's usual 4 MiB receive limit."""
-ITEM_NAMES = {"traces": "spans", "metrics": "data points"}
+ITEM_NAMES = {"traces": "spans", "metrics": "data points", "logs": "log records"}
 
 
 def replay_files(paths: Sequence[Path], data_dir: Path | None) -> dict[Signal, list[Path]]:
@@ -158,7 +158,7 @@ class Shipper:
             return None, 0
         kind = signal_of(line)
         if kind is None:
-            self._bad(path, offset, "not an OTLP/JSON trace or metrics request")
+            self._bad(path, offset, "not an OTLP/JSON trace, metrics or logs request")
             report.skipped += 1
             return None, 0
         if kind != signal:

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import grpc  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc import MetricsServiceStub
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -52,6 +54,22 @@ RETRYABLE_GRPC = frozenset(
     }
 )
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
+_STUBS: dict[Signal, Any] = {
+    "traces": TraceServiceStub,
+    "metrics": MetricsServiceStub,
+    "logs": LogsServiceStub,
+}
+_RESPONSES: dict[Signal, Any] = {
+    "traces": ExportTraceServiceResponse,
+    "metrics": ExportMetricsServiceResponse,
+    "logs": ExportLogsServiceResponse,
+}
+_REJECTED: dict[Signal, str] = {
+    "traces": "rejected_spans",
+    "metrics": "rejected_data_points",
+    "logs": "rejected_log_records",
+}
+"""Each signal's gRPC service, response message and partial-success count of refused items."""
 
 
 @dataclass(frozen=True)
@@ -127,8 +145,7 @@ class GrpcTransport:
             channel = grpc.secure_channel(self._address, grpc.ssl_channel_credentials(), options=options)
         else:
             channel = grpc.insecure_channel(self._address, options=options)
-        stub_type: Any = TraceServiceStub if self.target.signal == "traces" else MetricsServiceStub
-        stub = stub_type(channel)
+        stub = _STUBS[self.target.signal](channel)
         self._channel, self._call = channel, stub.Export
         return stub.Export  # type: ignore[no-any-return]
 
@@ -225,11 +242,8 @@ class HttpTransport:
         if response.getheader("Connection", "").lower() == "close" or response.will_close:
             self.close()
         if 200 <= status < 300:
-            response_type: Any = (
-                ExportTraceServiceResponse if self.target.signal == "traces" else ExportMetricsServiceResponse
-            )
             try:
-                return _delivery(self.target, response_type.FromString(body))
+                return _delivery(self.target, _RESPONSES[self.target.signal].FromString(body))
             except DecodeError:
                 return Delivery()  # accepted; a body we cannot read says nothing about rejects
         text = self.target.scrub(body[:300].decode("utf-8", "replace").strip())
@@ -273,7 +287,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def _delivery(target: Target, response: Any) -> Delivery:
     partial = response.partial_success
-    rejected = int(partial.rejected_spans if target.signal == "traces" else partial.rejected_data_points)
+    rejected = int(getattr(partial, _REJECTED[target.signal]))
     return Delivery(rejected, target.scrub(partial.error_message)[:300])
 
 
