@@ -38,7 +38,7 @@ DEFER_LIMIT_S = 5.0
 """How long a SIGTERM waits for the flush it interrupted (modeltel/_internal/sigterm.py)."""
 SPANS = 6000
 """Three queues' worth: the app runs into back-pressure and on past it."""
-LOST = re.compile(r"^modeltel: spans lost: (.*)$", re.MULTILINE)
+LOST = re.compile(r"^modeltel: spans lost: ([^;\n]*)", re.MULTILINE)  # the spans part of the line
 
 
 class Lines:

@@ -56,7 +56,6 @@ from modeltel._internal.export.guard import (
     CountingBatchSpanProcessor,
     DropCounter,
     GuardedSpanExporter,
-    dropped_counter,
 )
 from modeltel._internal.export.jobs import JobSummaries
 from modeltel._internal.export.jsonl import JsonlMetricWriter, JsonlWriter
@@ -129,9 +128,10 @@ def span_exporter(settings: Settings, name: str) -> SpanExporter:
     return exporter
 
 
-def metric_reader(settings: Settings, name: str, redactor: Redactor) -> MetricReader:
+def metric_reader(settings: Settings, name: str, redactor: Redactor, dropped: DropCounter) -> MetricReader:
     """One metric reader by its OTEL_METRICS_EXPORTER name: push exporters get a periodic reader,
-    with redaction in front. A pull reader (an entry point that is a MetricReader) is served as is."""
+    with redaction in front and the points they fail to export counted in ``dropped``. A pull
+    reader (an entry point that is a MetricReader) is served as is."""
     exporter: MetricExporter | MetricReader
     if name == "jsonl":
         exporter = JsonlMetricWriter(settings)
@@ -149,7 +149,7 @@ def metric_reader(settings: Settings, name: str, redactor: Redactor) -> MetricRe
         exporter = _entry_point("metrics", name)
     if isinstance(exporter, MetricReader):
         return exporter
-    bounded = BoundedMetricExporter(exporter, name, _metric_deadline_s(settings, name))
+    bounded = BoundedMetricExporter(exporter, name, _metric_deadline_s(settings, name), dropped)
     return PeriodicExportingMetricReader(
         RedactingMetricExporter(bounded, redactor),
         export_interval_millis=settings.metric_export_interval_ms,
@@ -266,7 +266,11 @@ class Handle:
         First the network exporters' processors, so that what they drop is counted before the
         metrics' last collection; then the local copy, the metrics and the logs together (the
         local copy feeds no metric). The bounds are backstops: each part bounds its own waits.
+        Before both, the guarded exporters stop retrying (export/guard.py): a receiver that
+        refuses connections costs one attempt per batch, not its backoff up to the timeout.
         """
+        if self.dropped is not None:
+            self.dropped.begin_exit()
         local = [p for p in self.span_processors if isinstance(p, BackPressureSpanProcessor)]
         remote = [p for p in self.span_processors if p not in local]
         remote_s = max((getattr(p, "shutdown_timeout_s", 30.0) for p in remote), default=0.0)
@@ -290,19 +294,33 @@ class Handle:
         )
 
     def _report(self) -> None:
-        """One line on stderr (a warning: the log's last-resort handler) naming every span lost."""
-        parts = []
+        """One line on stderr (a warning: the log's last-resort handler) naming everything lost,
+        per signal: ``modeltel: spans lost: jsonl 6 (...), otlp 50 (export_failed 50); metric
+        points lost: otlp 7 (export_failed 7)``."""
+        by_signal: dict[str, list[str]] = {}
         exporter = self.jsonl_span_exporter
         if exporter is not None and exporter.errors.dropped:
-            parts.append(f"jsonl {exporter.errors.dropped} (not written under {self.settings.data_dir})")
-        by_exporter: dict[str, dict[str, int]] = {}
-        for (name, reason), count in sorted((self.dropped.totals if self.dropped else {}).items()):
-            by_exporter.setdefault(name, {})[reason] = count
-        for name, reasons in by_exporter.items():
+            by_signal["spans"] = [
+                f"jsonl {exporter.errors.dropped} (not written under {self.settings.data_dir})"
+            ]
+        by_exporter: dict[tuple[str, str], dict[str, int]] = {}
+        for (signal_name, name, reason), count in sorted(
+            (self.dropped.totals if self.dropped else {}).items()
+        ):
+            by_exporter.setdefault((signal_name, name), {})[reason] = count
+        for (signal_name, name), reasons in sorted(by_exporter.items(), key=_signal_first):
             detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
-            parts.append(f"{name} {sum(reasons.values())} ({detail})")
-        if parts:
-            _logger.warning("modeltel: spans lost: %s", ", ".join(parts))
+            by_signal.setdefault(signal_name, []).append(f"{name} {sum(reasons.values())} ({detail})")
+        if by_signal:
+            lines = (f"{signal_name} lost: {', '.join(parts)}" for signal_name, parts in by_signal.items())
+            _logger.warning("modeltel: %s", "; ".join(lines))
+
+
+def _signal_first(item: tuple[tuple[str, str], object]) -> tuple[int, str]:
+    """Spans, then metric points, then log records (any other signal last), then by exporter."""
+    (signal_name, name), _ = item
+    order = ("spans", "metric points", "log records")
+    return (order.index(signal_name) if signal_name in order else len(order), name)
 
 
 class NoopHandle(Handle):
@@ -377,22 +395,23 @@ def build(settings: Settings) -> Handle:
     handle = Handle(settings)
     redactor = Redactor(settings.redact_keys)
     resource = build_resource(settings, redactor)
+    dropped = handle.dropped = DropCounter()
     # Metrics first: the trace processors count what they drop on the meter provider.
     existing_meter = metrics.get_meter_provider()
     if isinstance(existing_meter, MeterProvider):
         handle.meter_provider = existing_meter
-        readers = [metric_reader(settings, "jsonl", redactor)] if settings.jsonl else []
+        readers = [metric_reader(settings, "jsonl", redactor, dropped)] if settings.jsonl else []
         for reader in readers:
             existing_meter.add_metric_reader(reader)
     else:
         handle.owns_providers = True
-        readers = [metric_reader(settings, n, redactor) for n in settings.metrics_exporters]
+        readers = [metric_reader(settings, n, redactor, dropped) for n in settings.metrics_exporters]
         handle.meter_provider = MeterProvider(
             resource=resource, metric_readers=readers, shutdown_on_exit=False
         )
         metrics.set_meter_provider(handle.meter_provider)
     handle.metric_readers = readers
-    dropped = handle.dropped = dropped_counter(handle.meter_provider)
+    dropped.count_on(handle.meter_provider)
 
     existing_tracer = trace.get_tracer_provider()
     if isinstance(existing_tracer, TracerProvider):

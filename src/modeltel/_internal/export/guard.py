@@ -17,6 +17,14 @@ a 77-byte answer), and the SDK's shutdown then waits 30 s and leaves the rest of
 sent nor counted. So every export, flush and shutdown of a network exporter runs on a helper thread
 (:class:`Deadline`) and is waited for at most its deadline; past that the batch counts as failed,
 and while that call is still running every later one fails at once instead of stacking up threads.
+
+Exit: the SDK's OTLP exporters retry a refused connection with backoff until their timeout (10 s by
+default, traces then metrics), logging a warning per attempt. No such retry succeeds in a time
+anyone waits for at exit, so :meth:`DropCounter.begin_exit` tells every guarded exporter the
+process is exiting: the SDK's own retry loop is told to stop (the event its shutdown sets), each
+remaining batch gets one attempt, and after one fails the rest fail at once. The SDK exporters'
+log records pass at most once a minute while the app runs, and not at all from exit on: the
+one-line loss report says what they would.
 """
 
 from __future__ import annotations
@@ -31,7 +39,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.metrics import Counter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -47,34 +60,114 @@ _logger = logging.getLogger(__name__)
 
 
 class DropCounter:
-    """``modeltel._internal.export.dropped``, with the same counts kept here per (exporter, reason) for the
-    report at exit (a metric cannot be read back in the process)."""
+    """The books of what never reached a receiver, per (signal, exporter, reason), for the one-line
+    report at exit (a metric cannot be read back in the process); lost spans also go on
+    ``modeltel._internal.export.dropped`` once :meth:`count_on` named the meter provider.
 
-    def __init__(self, counter: Counter) -> None:
-        self._counter = counter
+    It also holds the guarded exporters, to tell them at once that the process is exiting
+    (:meth:`begin_exit`).
+    """
+
+    def __init__(self) -> None:
+        self._counter: Counter | None = None
         self._lock = threading.Lock()
-        self.totals: dict[tuple[str, str], int] = {}
+        self.totals: dict[tuple[str, str, str], int] = {}
+        self._exiting: list[Callable[[], None]] = []
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
         self.totals = {}  # the parent's losses are the parent's to report
 
-    def add(self, amount: int, attributes: Mapping[str, str]) -> None:
-        self._counter.add(amount, attributes)
-        key = (attributes[semconv.EXPORTER_NAME], attributes[semconv.DROP_REASON])
-        with self._lock:
-            self.totals[key] = self.totals.get(key, 0) + amount
-
-
-def dropped_counter(meter_provider: MeterProvider) -> DropCounter:
-    return DropCounter(
-        meter_provider.get_meter(semconv.INSTRUMENTATION_SCOPE).create_counter(
+    def count_on(self, meter_provider: MeterProvider) -> None:
+        """Record lost spans on ``meter_provider`` from now on (it needs its readers, which need
+        this, first)."""
+        self._counter = meter_provider.get_meter(semconv.INSTRUMENTATION_SCOPE).create_counter(
             semconv.METRIC_EXPORT_DROPPED,
             unit=semconv.UNIT_SPANS,
             description="Spans that never reached a receiver (queue full, export failed, exit timeout)",
         )
-    )
+
+    def add(self, amount: int, attributes: Mapping[str, str]) -> None:
+        """Count ``amount`` spans lost, on the counter and in the books."""
+        if self._counter is not None:
+            self._counter.add(amount, attributes)
+        self.lost("spans", attributes[semconv.EXPORTER_NAME], attributes[semconv.DROP_REASON], amount)
+
+    def lost(self, signal: str, exporter: str, reason: str, amount: int) -> None:
+        """Count ``amount`` items of ``signal`` (``spans``, ``metric points``, ``log records``) in
+        the books only."""
+        key = (signal, exporter, reason)
+        with self._lock:
+            self.totals[key] = self.totals.get(key, 0) + amount
+
+    def on_exit(self, action: Callable[[], None]) -> None:
+        """Have :meth:`begin_exit` call ``action``."""
+        self._exiting.append(action)
+
+    def begin_exit(self) -> None:
+        """Tell every exporter that registered with :meth:`on_exit` that the process is exiting."""
+        for action in self._exiting:
+            action()
+
+
+def dropped_counter(meter_provider: MeterProvider) -> DropCounter:
+    """A :class:`DropCounter` counting on ``meter_provider``."""
+    dropped = DropCounter()
+    dropped.count_on(meter_provider)
+    return dropped
+
+
+class _SdkLogFilter(logging.Filter):
+    """On an SDK exporter module's logger: one record a minute while the app runs (its retry
+    warnings repeat per attempt and per batch), none once the process is exiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exiting = False
+        self._next = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.exiting:
+            return False
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + WARNING_INTERVAL_S
+        return True
+
+
+_sdk_log_filters: dict[str, _SdkLogFilter] = {}
+
+
+def _quiet_sdk_logs(exporter: object) -> list[_SdkLogFilter]:
+    """The filters on the loggers of the SDK modules ``exporter``'s class and its bases come from
+    (the gRPC exporters log from their base's module), installed once per logger."""
+    filters = []
+    for cls in type(exporter).__mro__:
+        module = cls.__module__
+        if not module.startswith("opentelemetry.exporter."):
+            continue
+        found = _sdk_log_filters.get(module)
+        if found is None:
+            found = _sdk_log_filters[module] = _SdkLogFilter()
+            logging.getLogger(module).addFilter(found)
+        found.exiting = False  # a new exporter in this process (a test) talks again
+        filters.append(found)
+    return filters
+
+
+def _stop_retrying(exporter: object) -> None:
+    """Set the event the SDK's OTLP exporter sets at its shutdown to end its retry loop (gRPC: on
+    the exporter, HTTP: on its client): the batch in flight fails now instead of after its backoff,
+    and each later one gets a single attempt. Private to the SDK: tests/reliability/
+    test_exit_refused.py fails if a release renames it."""
+    for event in (
+        getattr(exporter, "_shutdown_in_progress", None),
+        getattr(getattr(exporter, "_client", None), "_shutdown_event", None),
+    ):
+        if isinstance(event, threading.Event):
+            event.set()
 
 
 def _attributes(name: str, reason: str) -> dict[str, str]:
@@ -178,6 +271,17 @@ class GuardedSpanExporter(SpanExporter):
         self._attributes = _attributes(name, "export_failed")
         self._deadline = Deadline(f"modeltel-{name}-export")
         self._warner = _Warner()
+        self._sdk_logs = _quiet_sdk_logs(inner)
+        self._exiting = False
+        self._failed_at_exit = False
+        dropped.on_exit(self.begin_exit)
+
+    def begin_exit(self) -> None:
+        """From now on: no retries, and once a batch fails, every later one fails at once."""
+        self._exiting = True
+        for sdk_logs in self._sdk_logs:
+            sdk_logs.exiting = True
+        _stop_retrying(self.inner)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         if self.timeout_s is None:
@@ -185,10 +289,14 @@ class GuardedSpanExporter(SpanExporter):
         return self._deadline.run(self.timeout_s, fn, *args)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._failed_at_exit:
+            self._dropped.add(len(spans), self._attributes)
+            return SpanExportResult.FAILURE
         try:
             done, result = self._call(self.inner.export, spans)
         except Exception:
             self._dropped.add(len(spans), self._attributes)
+            self._failed_at_exit = self._exiting
             raise
         if not done:
             result = SpanExportResult.FAILURE
@@ -202,6 +310,7 @@ class GuardedSpanExporter(SpanExporter):
                 )
         if result is not SpanExportResult.SUCCESS:
             self._dropped.add(len(spans), self._attributes)
+            self._failed_at_exit = self._exiting
         return result  # type: ignore[no-any-return]
 
     def shutdown(self) -> None:
@@ -215,9 +324,14 @@ class GuardedSpanExporter(SpanExporter):
 class BoundedMetricExporter(MetricExporter):
     """Holds every call of a metric exporter to ``timeout_s`` (see :class:`Deadline`): a metric
     reader's final collection at exit must not wait on a receiver or a disk that stopped answering.
-    Keeps ``inner``'s temporality and aggregation."""
+    Keeps ``inner``'s temporality and aggregation.
 
-    def __init__(self, inner: MetricExporter, name: str, timeout_s: float) -> None:
+    Counts the points of a failed export as lost (``metric points`` in ``dropped``): at exit all of
+    them, while the app runs only the delta ones, as a cumulative point's total goes out again with
+    the next export.
+    """
+
+    def __init__(self, inner: MetricExporter, name: str, timeout_s: float, dropped: DropCounter) -> None:
         super().__init__(
             preferred_temporality=inner._preferred_temporality,
             preferred_aggregation=inner._preferred_aggregation,
@@ -225,25 +339,47 @@ class BoundedMetricExporter(MetricExporter):
         self.inner = inner
         self.name = name
         self.timeout_s = timeout_s
+        self._dropped = dropped
         self._deadline = Deadline(f"modeltel-{name}-metrics")
         self._warner = _Warner()
+        self._sdk_logs = _quiet_sdk_logs(inner)
+        self._exiting = False
+        dropped.on_exit(self.begin_exit)
+
+    def begin_exit(self) -> None:
+        """From now on: no retries, and every failed export's points count as lost."""
+        self._exiting = True
+        for sdk_logs in self._sdk_logs:
+            sdk_logs.exiting = True
+        _stop_retrying(self.inner)
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        done, result = self._deadline.run(
-            self.timeout_s, lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        )
-        if done:
-            return result  # type: ignore[no-any-return]
-        if self._warner.due(1):
-            _logger.warning(
-                "modeltel: the %s metric exporter has not returned within %g s; metrics are not exported "
-                "until it does",
-                self.name,
+        try:
+            done, result = self._deadline.run(
                 self.timeout_s,
+                lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
             )
-        return MetricExportResult.FAILURE
+        except Exception:
+            self._count_lost(metrics_data)
+            raise
+        if not done:
+            result = MetricExportResult.FAILURE
+            if self._warner.due(1):
+                _logger.warning(
+                    "modeltel: the %s metric exporter has not returned within %g s; metrics are not "
+                    "exported until it does",
+                    self.name,
+                    self.timeout_s,
+                )
+        if result is not MetricExportResult.SUCCESS:
+            self._count_lost(metrics_data)
+        return result  # type: ignore[no-any-return]
+
+    def _count_lost(self, metrics_data: MetricsData) -> None:
+        if lost := _points(metrics_data, delta_only=not self._exiting):
+            self._dropped.lost("metric points", self.name, "export_failed", lost)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         done, result = self._deadline.run(
@@ -256,6 +392,18 @@ class BoundedMetricExporter(MetricExporter):
             min(self.timeout_s, timeout_millis / 1e3),
             lambda: self.inner.shutdown(timeout_millis=timeout_millis, **kwargs),
         )
+
+
+def _points(metrics_data: MetricsData, delta_only: bool) -> int:
+    """How many data points ``metrics_data`` holds (only those of delta sums and histograms)."""
+    count = 0
+    for resource_metrics in metrics_data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                temporality = getattr(metric.data, "aggregation_temporality", None)
+                if not delta_only or temporality is AggregationTemporality.DELTA:
+                    count += len(metric.data.data_points)
+    return count
 
 
 class CountingBatchSpanProcessor(BatchSpanProcessor):
