@@ -1,9 +1,10 @@
 """``modeltel runs [PATH...] [--data-dir D] [--format table|json]``: the runs in a data dir, newest first.
 
 A run is every process that shared one ``modeltel.run.id`` (``MODELTEL_RUN_ID``, by default one per
-program, or the scheduler's job id): per run its services, start, duration, processes, spans,
-errors, ``*.job`` spans and status, counted from the trace lines' bytes without decoding them.
-The ids it prints are what ``--run`` takes on every reading command.
+program, or the scheduler's job id): per run its services, start, duration, processes, array tasks
+and ranks among them, spans, errors, ``*.job`` spans and status, counted from the trace lines'
+bytes without decoding them. The ids it prints are what ``--run`` takes on every reading command;
+``show --run ID`` breaks a run down per task and rank.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "runs",
         help="the runs in a data dir: id, services, start, duration, processes, spans, errors, jobs",
-        description="One line per run (newest first); its id is what --run takes on show, stats, "
+        description="One line per run (newest first), with the array tasks and ranks its processes "
+        "ran as; its id is what --run takes on show (which breaks it down per task and rank), stats, "
         "export and timeline.",
     )
     reading.add_source_arguments(parser)
@@ -64,7 +66,8 @@ def _start(run: RunInfo) -> str:
 
 def _table(runs: list[RunInfo], color: bool) -> str:
     headers = (
-        "run id", "services", "started (UTC)", "duration", "processes", "spans", "errors", "jobs", "status",
+        "run id", "services", "started (UTC)", "duration", "processes", "tasks", "ranks", "spans", "errors",
+        "jobs", "status",
     )  # fmt: skip
     cells = [
         (
@@ -73,6 +76,8 @@ def _table(runs: list[RunInfo], color: bool) -> str:
             _start(run),
             format_seconds(run.duration_s),
             reading.count(len(run.processes)),
+            reading.count(run.tasks) if run.tasks else "-",
+            reading.count(run.ranks) if run.ranks else "-",
             reading.count(run.spans),
             reading.count(run.errors),
             reading.count(run.jobs),

@@ -2,8 +2,10 @@
 
 The per-span-name table (count, errors, total, mean, p50, p95, max) over every file, one trace or
 a time window, then the job summaries from ``summaries.jsonl`` (a calibration's best-loss
-trajectory, an inference job's quality snapshot). ``--running`` lists the jobs still open instead,
-from the progress records the pipeline keeps under ``<data_dir>/running/``.
+trajectory, an inference job's quality snapshot). A whole run (``--run`` / ``--last-run``, no
+trace or window) is also broken down per array task and rank: processes, node, spans, errors and
+duration of each, so a task that failed or never wrote stands out. ``--running`` lists the jobs
+still open instead, from the progress records the pipeline keeps under ``<data_dir>/running/``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from modeltel.cli import _reading as reading
 from modeltel.read.query import aggregate, last_trace_id
 from modeltel.read.reports import NameRow, format_seconds, job_spans, name_rows
 from modeltel.read.running import RunningJob, running_jobs
-from modeltel.read.runs import file_contains
+from modeltel.read.runs import Position, file_contains, run_positions
 from modeltel.read.scan import Query
 from modeltel.read.summaries import iter_summaries, select_summaries
 from modeltel.store.layout import is_data_dir
@@ -91,6 +93,9 @@ def _show(args: argparse.Namespace) -> int:
     )
     jobs = [s for s in summaries if s.kind != "process"]
     in_run = _spans_in_run(found, jobs[-MAX_JOBS_SHOWN:] if args.format == "table" else jobs, bad)
+    positions: list[Position] | None = None
+    if found.run_id is not None and trace is None and since is None and until is None:
+        positions = run_positions(found.trace_files, found.run_id)
     if args.format == "json":
         document = {
             "source": found.described,
@@ -103,6 +108,8 @@ def _show(args: argparse.Namespace) -> int:
             "processes": [s.model_dump(mode="json") for s in summaries if s.kind == "process"],
             "bad_lines": bad.to_json(),
         }
+        if positions is not None:
+            document["by_task_rank"] = [position.to_json() for position in positions]
         json.dump(document, sys.stdout, indent=2, allow_nan=False, default=str)
         sys.stdout.write("\n")
         return reading.EXIT_OK
@@ -118,6 +125,9 @@ def _show(args: argparse.Namespace) -> int:
         print(_span_table(rows, color))
         if not all(row.exact for row in rows):
             print("(p50/p95 of names with more than 16,384 spans are within 1% of an exact value)")
+    if positions and any(p.task is not None or p.rank is not None for p in positions):
+        print()
+        print(_positions_table(positions, color))
     if jobs:
         print()
         print(_jobs_table(jobs[-MAX_JOBS_SHOWN:], in_run, color))
@@ -142,6 +152,33 @@ def _span_table(rows: list[NameRow], color: bool) -> str:
         for row in rows
     ]
     return reading.render_table(headers, cells, color=color, highlight=lambda i: rows[i].errors > 0)
+
+
+def _positions_table(positions: list[Position], color: bool) -> str:
+    """One row per array task and rank of the run; the task or rank column only when the run has one."""
+    tasks = any(p.task is not None for p in positions)
+    ranks = any(p.rank is not None for p in positions)
+    headers = [*(["task"] if tasks else []), *(["rank"] if ranks else [])]
+    headers += ["node", "processes", "spans", "errors", "duration"]
+    cells = [
+        (
+            *([_or_dash(p.task)] if tasks else []),
+            *([_or_dash(p.rank)] if ranks else []),
+            ", ".join(sorted(p.nodes)) or "-",
+            reading.count(p.processes),
+            reading.count(p.spans),
+            reading.count(p.errors),
+            format_seconds(p.duration_s),
+        )
+        for p in positions
+    ]
+    return reading.render_table(
+        headers, cells, color=color, highlight=lambda i: positions[i].errors > 0, left=tasks + ranks + 1
+    )
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _spans_in_run(found: reading.Sources, jobs: list[RunSummary], bad: reading.BadLines) -> dict[str, int]:

@@ -7,6 +7,10 @@ each of its resources names the run (:func:`select_line`), and only a line that 
 Collector's file batches several resources in one request) is decoded to tell its spans apart.
 A file holds a run when its bytes contain the run's id as a resource attribute value; the files
 modeltel writes are one process each, so their first line names their run (:func:`file_run`).
+
+Each process of a run is counted apart (:class:`RunProcess`), with the array task, rank and node
+its resource names (``modeltel.hpc.array.task_id``, ``modeltel.parallel.rank``,
+``modeltel.hpc.node``), so a cluster's run can be read per task and per rank (:meth:`RunInfo.positions`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ _RUN_ID = re.compile(re.escape(_KEY) + STRING + rb"\}")
 _SERVICE = b'{"key":"service.name","value":{"stringValue":'
 _INSTANCE = b'{"key":"service.instance.id","value":{"stringValue":'
 _RESOURCE = b'"resource":'
+_TASK = b'{"key":"' + semconv.HPC_ARRAY_TASK_ID.encode() + b'","value":{"intValue":'
+_RANK = b'{"key":"' + semconv.PARALLEL_RANK.encode() + b'","value":{"intValue":'
+_NODE = b'{"key":"' + semconv.HPC_NODE.encode() + b'","value":{"stringValue":'
+_INT = re.compile(rb'"?(-?\d+)"?\}')
 _STRING = re.compile(STRING)
 _START = re.compile(rb'"startTimeUnixNano":"?(\d+)')
 _END = re.compile(rb'"endTimeUnixNano":"?(\d+)')
@@ -41,12 +49,13 @@ _JOB_NAME_ENDS = tuple(semconv.JOB_SPAN_SUFFIX.encode() + b'",' + after for afte
 """A span name ending in ``.job``, then its next field: a value is followed by ``"}``, never these."""
 
 
-def _strings_after(data: bytes, prefix: bytes) -> list[bytes]:
-    """The raw JSON strings that follow each ``prefix`` in ``data`` (found with ``bytes.find``:
-    a resource key appears once per resource, so this is a handful of C-level searches)."""
+def _strings_after(data: bytes, prefix: bytes, value: re.Pattern[bytes] = _STRING) -> list[bytes]:
+    """The raw JSON values (``value``'s group) that follow each ``prefix`` in ``data`` (found with
+    ``bytes.find``: a resource key appears once per resource, so this is a handful of C-level
+    searches)."""
     found, position = [], data.find(prefix)
     while position >= 0:
-        match = _STRING.match(data, position + len(prefix))
+        match = value.match(data, position + len(prefix))
         if match is not None:
             found.append(match[1])
         position = data.find(prefix, position + len(prefix))
@@ -142,30 +151,115 @@ def known_runs(files: Sequence[Path]) -> list[str]:
 
 
 @dataclass(slots=True)
+class RunProcess:
+    """One process of a run: where the scheduler and the launcher put it, and what it wrote."""
+
+    task: int | None = None
+    """``modeltel.hpc.array.task_id`` of its resource: its task in a job array."""
+    rank: int | None = None
+    """``modeltel.parallel.rank`` of its resource: its rank in an MPI, srun or torchrun launch."""
+    node: str | None = None
+    spans: int = 0
+    errors: int = 0
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+    def add_times(self, start: int | None, end: int | None) -> None:
+        if start is not None:
+            self.start_ns = start if self.start_ns is None else min(self.start_ns, start)
+        if end is not None:
+            self.end_ns = end if self.end_ns is None else max(self.end_ns, end)
+
+
+@dataclass(slots=True)
+class Position:
+    """The processes of a run at one array task and rank (either may be None): one row of the
+    per-task, per-rank table of ``show --run``."""
+
+    task: int | None
+    rank: int | None
+    nodes: set[str] = field(default_factory=set)
+    processes: int = 0
+    spans: int = 0
+    errors: int = 0
+    start_ns: int | None = None
+    end_ns: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """From its first span's start to its last span's end."""
+        if self.start_ns is None or self.end_ns is None:
+            return 0.0
+        return (self.end_ns - self.start_ns) / 1e9
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "rank": self.rank,
+            "nodes": sorted(self.nodes),
+            "processes": self.processes,
+            "spans": self.spans,
+            "errors": self.errors,
+            "start_unix_nano": self.start_ns,
+            "end_unix_nano": self.end_ns,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass(slots=True)
 class RunInfo:
     """One row of ``modeltel runs``."""
 
     run_id: str | None
     """None for spans whose resource names no run (written without modeltel)."""
     services: set[str] = field(default_factory=set)
-    processes: set[str] = field(default_factory=set)
-    """``service.instance.id`` of each process, else its file."""
+    processes: dict[str, RunProcess] = field(default_factory=dict)
+    """By ``service.instance.id`` of each process, else its file."""
     files: set[Path] = field(default_factory=set)
-    spans: int = 0
-    errors: int = 0
     jobs: int = 0
-    start_ns: int | None = None
-    end_ns: int | None = None
     job_errors: int = 0
     finished_processes: int = 0
     """Processes of the run whose ``process`` summary (written at a clean shutdown) was found."""
     has_summaries: bool = False
 
+    def process(self, key: str, task: int | None, rank: int | None, node: str | None) -> RunProcess:
+        found = self.processes.get(key)
+        if found is None:
+            found = self.processes[key] = RunProcess(task, rank, node)
+        return found
+
+    @property
+    def spans(self) -> int:
+        return sum(p.spans for p in self.processes.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(p.errors for p in self.processes.values())
+
+    @property
+    def start_ns(self) -> int | None:
+        return min((p.start_ns for p in self.processes.values() if p.start_ns is not None), default=None)
+
+    @property
+    def end_ns(self) -> int | None:
+        return max((p.end_ns for p in self.processes.values() if p.end_ns is not None), default=None)
+
+    @property
+    def tasks(self) -> int:
+        """The array tasks its processes ran as (0: not an array)."""
+        return len({p.task for p in self.processes.values() if p.task is not None})
+
+    @property
+    def ranks(self) -> int:
+        """The ranks its processes ran as (0: no parallel launch)."""
+        return len({p.rank for p in self.processes.values() if p.rank is not None})
+
     @property
     def duration_s(self) -> float:
-        if self.start_ns is None or self.end_ns is None:
+        start, end = self.start_ns, self.end_ns
+        if start is None or end is None:
             return 0.0
-        return (self.end_ns - self.start_ns) / 1e9
+        return (end - start) / 1e9
 
     @property
     def status(self) -> str:
@@ -178,6 +272,32 @@ class RunInfo:
             return "-"
         return "ok" if self.finished_processes >= len(self.processes) else "unfinished"
 
+    def positions(self) -> list[Position]:
+        """Its processes grouped by array task and rank, in task then rank order (unknown last)."""
+        rows: dict[tuple[int | None, int | None], Position] = {}
+        for process in self.processes.values():
+            key = (process.task, process.rank)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = Position(process.task, process.rank)
+            if process.node is not None:
+                row.nodes.add(process.node)
+            row.processes += 1
+            row.spans += process.spans
+            row.errors += process.errors
+            if process.start_ns is not None:
+                row.start_ns = (
+                    process.start_ns if row.start_ns is None else min(row.start_ns, process.start_ns)
+                )
+            if process.end_ns is not None:
+                row.end_ns = process.end_ns if row.end_ns is None else max(row.end_ns, process.end_ns)
+
+        def order(key: tuple[int | None, int | None]) -> tuple[bool, int, bool, int]:
+            task, rank = key
+            return (task is None, task or 0, rank is None, rank or 0)
+
+        return [rows[key] for key in sorted(rows, key=order)]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -186,6 +306,8 @@ class RunInfo:
             "end_unix_nano": self.end_ns,
             "duration_s": self.duration_s,
             "processes": len(self.processes),
+            "tasks": self.tasks,
+            "ranks": self.ranks,
             "files": sorted(str(p) for p in self.files),
             "spans": self.spans,
             "errors": self.errors,
@@ -194,35 +316,70 @@ class RunInfo:
         }
 
 
-def _add_times(info: RunInfo, start: int | None, end: int | None) -> None:
-    if start is not None:
-        info.start_ns = start if info.start_ns is None else min(info.start_ns, start)
-    if end is not None:
-        info.end_ns = end if info.end_ns is None else max(info.end_ns, end)
+def _one_value(
+    data: bytes, prefix: bytes, value: re.Pattern[bytes], resources: int
+) -> tuple[bool, bytes | None]:
+    """``(True, raw)`` when every resource of ``data`` gives the key of ``prefix`` the same value
+    (``raw`` None: none gives it one); ``(False, None)`` when the key is counted beyond the
+    resources or its values differ."""
+    found = _strings_after(data, prefix, value)
+    if not found:
+        return data.find(prefix) < 0, None
+    return (len(found) == resources and len(set(found)) == 1), found[0]
 
 
-def _add_line(info: RunInfo, line: bytes, path: Path) -> None:
-    """A line whose every span is of ``info``'s run, counted from bytes."""
+def _add_process_data(info: RunInfo, data: bytes, path: Path) -> bool:
+    """Count ``data`` (lines whose every span is of ``info``'s run) from bytes when it is one
+    process's: its resources name one ``service.instance.id`` (or none) and one task, rank and
+    node. False, with nothing counted, when it is not (a Collector's line of several processes)."""
+    instances = set(_strings_after(data, _INSTANCE))
+    resources = data.count(_RESOURCE)
+    if len(instances) > 1 or (instances and data.count(_INSTANCE) != resources):
+        return False
+    facts = [
+        _one_value(data, key, pattern, resources)
+        for key, pattern in ((_TASK, _INT), (_RANK, _INT), (_NODE, _STRING))
+    ]
+    if not all(whole for whole, _ in facts):
+        return False
+    (_, task), (_, rank), (_, node) = facts
+    key = _unescape(instances.pop()) if instances else str(path)
+    process = info.process(
+        key,
+        None if task is None else int(task),
+        None if rank is None else int(rank),
+        None if node is None else _unescape(node),
+    )
     info.files.add(path)
-    info.services.update(_unescape(raw) for raw in _strings_after(line, _SERVICE))
-    instances = [_unescape(raw) for raw in _strings_after(line, _INSTANCE)]
-    info.processes.update(instances or [str(path)])
-    info.spans += line.count(MARK)
-    info.errors += sum(code in ERROR_CODES for code in STATUS.findall(line))
-    info.jobs += sum(line.count(end) for end in _JOB_NAME_ENDS)
-    starts, ends = _START.findall(line), _END.findall(line)
-    _add_times(info, min(map(int, starts)) if starts else None, max(map(int, ends)) if ends else None)
+    info.services.update(_unescape(raw) for raw in _strings_after(data, _SERVICE))
+    process.spans += data.count(MARK)
+    process.errors += sum(code in ERROR_CODES for code in STATUS.findall(data))
+    info.jobs += sum(data.count(end) for end in _JOB_NAME_ENDS)
+    starts, ends = _START.findall(data), _END.findall(data)
+    process.add_times(min(map(int, starts)) if starts else None, max(map(int, ends)) if ends else None)
+    return True
+
+
+def _int_attribute(span: Span, key: str) -> int | None:
+    value = span.resource.attributes.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _add_span(info: RunInfo, span: Span, path: Path) -> None:
+    attributes = span.resource.attributes
+    instance, node = attributes.get("service.instance.id"), attributes.get(semconv.HPC_NODE)
+    process = info.process(
+        instance if isinstance(instance, str) else str(path),
+        _int_attribute(span, semconv.HPC_ARRAY_TASK_ID),
+        _int_attribute(span, semconv.PARALLEL_RANK),
+        node if isinstance(node, str) else None,
+    )
     info.files.add(path)
     info.services.add(span.resource.service_name)
-    instance = span.resource.attributes.get("service.instance.id")
-    info.processes.add(instance if isinstance(instance, str) else str(path))
-    info.spans += 1
-    info.errors += span.status_code == STATUS_ERROR
+    process.spans += 1
+    process.errors += span.status_code == STATUS_ERROR
     info.jobs += span.name.endswith(semconv.JOB_SPAN_SUFFIX)
-    _add_times(info, span.start_ns, span.end_ns)
+    process.add_times(span.start_ns, span.end_ns)
 
 
 def _one_run(data: bytes) -> tuple[bool, str | None]:
@@ -240,8 +397,8 @@ def _one_run(data: bytes) -> tuple[bool, str | None]:
 def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> list[RunInfo]:
     """Every run in ``files``, newest (latest start) first; ``summaries`` give each run's status.
 
-    Counted from bytes, a block at a time when a block is one run's (as a process's file is), so
-    a line is never decoded unless it mixes runs; a torn or invalid line is not checked here
+    Counted from bytes, a block at a time when a block is one process's (as a process's file is),
+    so a line is never decoded unless it mixes runs or processes; a torn or invalid line is not checked here
     (``show`` and ``doctor`` name those), it adds what it holds.
     """
     runs: dict[str | None, RunInfo] = {}
@@ -254,14 +411,12 @@ def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> li
 
     for path in files:
         for block in read_blocks(ByteRange(path, 0, path.stat().st_size)):
-            whole, run = _one_run(block.data)  # a process's file: every line of a block is one run's
-            if whole:
-                _add_line(info(run), block.data, path)
+            whole, run = _one_run(block.data)  # a process's file: every line of a block is one process's
+            if whole and _add_process_data(info(run), block.data, path):
                 continue
             for _, line in iter_lines(block):
                 whole, run = _one_run(line)
-                if whole:
-                    _add_line(info(run), line, path)
+                if whole and _add_process_data(info(run), line, path):
                     continue
                 try:
                     spans = decode_line(line)
@@ -279,3 +434,11 @@ def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> li
         elif summary.status == "error":
             found.job_errors += 1
     return sorted(runs.values(), key=lambda r: r.start_ns or 0, reverse=True)
+
+
+def run_positions(files: Sequence[Path], run_id: str) -> list[Position]:
+    """The processes of ``run_id`` in ``files`` per array task and rank (:meth:`RunInfo.positions`)."""
+    for info in list_runs(files):
+        if info.run_id == run_id:
+            return info.positions()
+    return []
