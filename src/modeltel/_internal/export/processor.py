@@ -1,4 +1,4 @@
-"""The span processor in front of the JSONL exporter: batching with back-pressure instead of drops.
+"""The processors in front of the JSONL files: batching with back-pressure instead of drops.
 
 The SDK's ``BatchSpanProcessor`` drops the newest span when its queue is full. For the local copy
 that is the wrong trade: under the GIL, sixteen threads creating spans can starve the export thread
@@ -7,6 +7,10 @@ This processor batches the same way (``OTEL_BSP_*`` settings: queue size, batch 
 delay), but a thread that ends a span into a full queue waits for the writer to make room, which
 also hands the writer the GIL it was starved of. Memory stays bounded by the queue size (plus the
 batch being written) and, while the disk answers, nothing is dropped.
+
+:class:`BackPressureBatcher` is that mechanism for any item; :class:`BackPressureSpanProcessor` is
+it for spans, and the log file has its twin (``BackPressureLogProcessor`` in ``export/logs.py``,
+which imports the logs SDK only when logs are on), with the same ``OTEL_BSP_*`` sizes.
 
 Only the writer thread touches the disk. Every other thread only waits for it, and every wait is
 bounded, because a disk can stop answering (an NFS server gone away: ``writev`` sleeps or never
@@ -28,11 +32,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from modeltel._internal import sigterm
+from modeltel._internal.config import Settings
 from modeltel._internal.export.local import LocalSpanExporter
 
 PRESSURE_TIMEOUT_S = 5.0
@@ -48,19 +55,38 @@ IDLE_POLL_S = 0.05
 """With an empty queue the writer wakes at most this often, whatever the schedule delay."""
 
 _logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_T_contra = TypeVar("_T_contra", contravariant=True)
+_E = TypeVar("_E", bound="LocalExporter[Any]")
 
 
-class BackPressureSpanProcessor(SpanProcessor):
-    """Batches ended spans for ``exporter`` on one writer thread; a full queue makes the ending
-    thread wait for room (bounded, see the module docstring).
+class LocalExporter(Protocol[_T_contra]):
+    """What a :class:`BackPressureBatcher` writes through: the local copy's exporter of a signal."""
 
-    Sizes that make no sense are made to: the queue holds at least one span and a batch is between
-    one span and the queue size, so no value can make a loop here run forever.
+    @property
+    def settings(self) -> Settings: ...
+
+    def export(self, batch: Sequence[_T_contra], /) -> object: ...
+
+    def shutdown(self) -> None: ...
+
+    def count_dropped(self, count: int, reason: str) -> None: ...
+
+
+class BackPressureBatcher(Generic[_T, _E]):
+    """Batches items for ``exporter`` on one writer thread; a full queue makes the calling thread
+    wait for room (bounded, see the module docstring). Subclasses feed it from their processor's
+    hook with :meth:`_put`.
+
+    Sizes that make no sense are made to: the queue holds at least one item and a batch is between
+    one item and the queue size, so no value can make a loop here run forever.
     """
+
+    thread_name = "modeltel-jsonl-writer"
 
     def __init__(
         self,
-        exporter: LocalSpanExporter,
+        exporter: _E,
         *,
         max_queue_size: int = 2048,
         schedule_delay_millis: float = 5000,
@@ -68,7 +94,7 @@ class BackPressureSpanProcessor(SpanProcessor):
         pressure_timeout_s: float = PRESSURE_TIMEOUT_S,
         exit_timeout_s: float = EXIT_TIMEOUT_S,
     ) -> None:
-        self.span_exporter = exporter
+        self.exporter = exporter
         self.max_queue_size = max(1, int(max_queue_size))
         self.batch_size = min(max(1, int(max_export_batch_size)), self.max_queue_size)
         self.delay_s = max(schedule_delay_millis / 1e3, MIN_DELAY_S)
@@ -85,7 +111,7 @@ class BackPressureSpanProcessor(SpanProcessor):
     def _start(self) -> None:
         # Also the after-fork hook: the child starts empty (the parent writes what it queued),
         # with a fresh condition and its own writer thread.
-        self._queue: collections.deque[ReadableSpan] = collections.deque()
+        self._queue: collections.deque[_T] = collections.deque()
         self._changed = threading.Condition(threading.Lock())
         self._wake = threading.Event()
         self._taken = 0  # spans the writer took from the queue (writer only, under _changed)
@@ -95,20 +121,18 @@ class BackPressureSpanProcessor(SpanProcessor):
         self._slow = False  # the last export took longer than the pressure timeout
         self._abandoned = False  # shutdown gave up waiting: the writer must take nothing more
         self._closed = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="modeltel-jsonl-writer", daemon=True)
+        self._worker = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._worker.start()
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self._shutdown or not span.context.trace_flags.sampled:
+    def _put(self, item: _T) -> None:
+        """Queue ``item``, waiting for room if the queue is full (see :meth:`_room`)."""
+        if self._shutdown:
             return
         queue = self._queue
         if len(queue) >= self.max_queue_size and not self._room():
-            self.span_exporter.count_dropped(1, self._stall_reason)
+            self.exporter.count_dropped(1, self._stall_reason)
             return
-        queue.append(span)
+        queue.append(item)
         if len(queue) >= self.batch_size and not self._wake.is_set():
             self._wake.set()
 
@@ -149,7 +173,7 @@ class BackPressureSpanProcessor(SpanProcessor):
 
     def _export_batches(self, everything: bool) -> None:
         """Export oldest-first batches of what is queued now: all of it, or full batches plus what
-        a flush asked for. Bounded by the length at the start, however fast spans keep coming."""
+        a flush asked for. Bounded by the length at the start, however fast items keep coming."""
         queue, size = self._queue, self.batch_size
         left = len(queue)
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
@@ -169,10 +193,10 @@ class BackPressureSpanProcessor(SpanProcessor):
         finally:
             detach(token)
 
-    def _export(self, batch: list[ReadableSpan]) -> None:
+    def _export(self, batch: list[_T]) -> None:
         started = time.monotonic()
         try:
-            self.span_exporter.export(batch)
+            self.exporter.export(batch)
         except Exception:
             _logger.exception("modeltel: the JSONL exporter failed; the app runs on")
         with self._changed:
@@ -186,7 +210,7 @@ class BackPressureSpanProcessor(SpanProcessor):
         try:
             self._export_batches(everything=True)
             if not self._abandoned:
-                self.span_exporter.shutdown()
+                self.exporter.shutdown()
         except Exception:
             _logger.exception("modeltel: error while closing the JSONL files")
         finally:
@@ -194,8 +218,8 @@ class BackPressureSpanProcessor(SpanProcessor):
 
     # --- flush and shutdown (any thread) --------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait until every span ended before this call is written; False after ``timeout_millis``,
-        or as soon as the disk is stalled (the spans stay queued)."""
+        """Wait until every item queued before this call is written; False after ``timeout_millis``,
+        or as soon as the disk is stalled (the items stay queued)."""
         queue = self._queue
         if not queue and self._written == self._taken:  # nothing queued, nothing being written
             return True
@@ -222,10 +246,10 @@ class BackPressureSpanProcessor(SpanProcessor):
             return
         self._shutdown = True
         with self._changed:
-            self._changed.notify_all()  # a span call waiting for room gives up now
+            self._changed.notify_all()  # a call waiting for room gives up now
         self._wake.set()
         if not self._worker.is_alive():  # the writer died with its process's fork, or never ran
-            self._worker = threading.Thread(target=self._finish, name="modeltel-jsonl-writer", daemon=True)
+            self._worker = threading.Thread(target=self._finish, name=self.thread_name, daemon=True)
             self._worker.start()
         if self._closed.wait(self.exit_timeout_s):
             return
@@ -233,4 +257,19 @@ class BackPressureSpanProcessor(SpanProcessor):
             self._abandoned = True
             lost = len(self._queue) + (self._taken - self._written)
             self._queue.clear()
-        self.span_exporter.count_dropped(lost, self._stall_reason)
+        self.exporter.count_dropped(lost, self._stall_reason)
+
+
+class BackPressureSpanProcessor(BackPressureBatcher[ReadableSpan, LocalSpanExporter], SpanProcessor):
+    """The trace file's processor: sampled spans, as they end, into a :class:`BackPressureBatcher`."""
+
+    @property
+    def span_exporter(self) -> LocalSpanExporter:
+        return self.exporter
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context.trace_flags.sampled:
+            self._put(span)
