@@ -1,15 +1,15 @@
-"""OTLP/JSON encoding of SDK spans and metrics, one ``Export*ServiceRequest`` per line.
+"""OTLP/JSON encoding of SDK spans, log records and metrics, one ``Export*ServiceRequest`` per line.
 
 The encoding follows the OTLP/JSON rules (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding):
 lowerCamelCase keys, trace and span ids as hex, enums as integers, 64-bit integers as decimal
 strings, non-finite doubles as "NaN"/"Infinity"/"-Infinity" — the lines the Collector's ``file``
 exporter writes and its ``otlpjsonfile`` receiver reads.
 
-Spans are encoded by hand with string building because they are the hot path: going through
-protobuf messages and ``json_format`` costs ~10x more per span and would make the exporter the slow
-part of the pipeline (bench/overhead.py). The tests hold this encoder to the official protobuf
-encoder field for field. Metrics are few (one batch per export interval), so they go through
-OpenTelemetry's own protobuf encoder and protobuf's JSON printer.
+Spans and log records are encoded by hand with string building because they are the hot path:
+going through protobuf messages and ``json_format`` costs ~10x more per span and would make the
+exporter the slow part of the pipeline (bench/overhead.py, bench/logs.py). The tests hold these
+encoders to the official protobuf encoder field for field. Metrics are few (one batch per export
+interval), so they go through OpenTelemetry's own protobuf encoder and protobuf's JSON printer.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import logging
 import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from opentelemetry.sdk.metrics.export import MetricsData
@@ -378,37 +379,164 @@ class _Cache:
 _cache = _Cache()
 
 
-def encode_spans(spans: Iterable[ReadableSpan]) -> str:
-    """One ``ExportTraceServiceRequest`` for ``spans``, grouped by resource then scope (no newline)."""
-    # Spans of one batch nearly always share one resource and one scope: check the last group first.
-    groups: dict[tuple[int, int], tuple[Resource, InstrumentationScope | None, list[ReadableSpan]]] = {}
+_Group = tuple[Resource | None, InstrumentationScope | None, list[Any]]
+
+
+def _by_resource(items: Iterable[Any]) -> Iterable[list[_Group]]:
+    """``items`` (spans or log records: both have ``resource`` and ``instrumentation_scope``) in
+    groups of one resource and one scope, the groups of each resource together, in first-seen order."""
+    # Items of one batch nearly always share one resource and one scope: check the last group first.
+    groups: dict[tuple[int, int], _Group] = {}
     last_resource: Resource | None = None
     last_scope: InstrumentationScope | None = None
-    members: list[ReadableSpan] = []
-    for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope
-        if resource is not last_resource or scope is not last_scope:
+    members: list[Any] = []
+    for item in items:
+        resource, scope = item.resource, item.instrumentation_scope
+        if resource is not last_resource or scope is not last_scope or not members:
             group = groups.get((id(resource), id(scope)))
             if group is None:
                 group = groups[(id(resource), id(scope))] = (resource, scope, [])
             last_resource, last_scope, members = resource, scope, group[2]
-        members.append(span)
-    by_resource: dict[int, list[tuple[Resource, InstrumentationScope | None, list[ReadableSpan]]]] = {}
+        members.append(item)
+    by_resource: dict[int, list[_Group]] = {}
     for group in groups.values():
         by_resource.setdefault(id(group[0]), []).append(group)
+    return by_resource.values()
+
+
+def _request(items: Iterable[Any], keys: tuple[str, str, str], encode: Callable[[list[Any]], str]) -> str:
+    """One ``Export*ServiceRequest``: ``keys`` name the resource, scope and item lists
+    (``resourceSpans``, ``scopeSpans``, ``spans``), ``encode`` makes the items of one group."""
+    resource_key, scope_key, items_key = keys
     # One list of parts and one join: the batch is ~300 KiB, and every `a + b` would copy all of it.
-    parts = ['{"resourceSpans":[']
-    for r, resource_groups in enumerate(by_resource.values()):
+    parts = ['{"' + resource_key + '":[']
+    for r, resource_groups in enumerate(_by_resource(items)):
         resource = resource_groups[0][0]
-        parts.append(("," if r else "") + '{"resource":' + _cache.resource(resource) + ',"scopeSpans":[')
+        encoded = _cache.resource(resource) if resource is not None else '{"attributes":[]}'
+        parts.append(("," if r else "") + '{"resource":' + encoded + ',"' + scope_key + '":[')
         for s, (_, scope, members) in enumerate(resource_groups):
-            parts.append(("," if s else "") + "{" + _cache.scope(scope) + ',"spans":[')
-            parts.append(read_fields(members, _FIELDS, _public_fields, _encode_list))
+            parts.append(("," if s else "") + "{" + _cache.scope(scope) + ',"' + items_key + '":[')
+            parts.append(encode(members))
             parts.append("]}")
-        schema = ',"schemaUrl":' + _quote(resource.schema_url) if resource.schema_url else ""
+        schema = ',"schemaUrl":' + _quote(resource.schema_url) if resource and resource.schema_url else ""
         parts.append("]" + schema + "}")
     parts.append("]}")
     return "".join(parts)
+
+
+def _encode_span_group(spans: list[ReadableSpan]) -> str:
+    return read_fields(spans, _FIELDS, _public_fields, _encode_list)
+
+
+_SPAN_KEYS = ("resourceSpans", "scopeSpans", "spans")
+
+
+def encode_spans(spans: Iterable[ReadableSpan]) -> str:
+    """One ``ExportTraceServiceRequest`` for ``spans``, grouped by resource then scope (no newline)."""
+    return _request(spans, _SPAN_KEYS, _encode_span_group)
+
+
+# --- logs ----------------------------------------------------------------------------------------
+_LOG_FIELD_NAMES = (
+    "timestamp", "observed_timestamp", "severity_number", "severity_text", "body", "attributes",
+    "trace_id", "span_id", "trace_flags", "event_name",
+)  # fmt: skip
+_LOG_FIELDS = operator.attrgetter(*_LOG_FIELD_NAMES)
+"""The API ``LogRecord``'s fields (plain instance attributes), read in one C call."""
+_FLAT = frozenset({str, int, float, bool})
+_LOG_KEYS = ("resourceLogs", "scopeLogs", "logRecords")
+_warned_log = False
+
+
+def _any_value(value: Any) -> str:
+    """A log body or attribute value as ``AnyValue`` members, nested at most ``MAX_NESTING`` deep."""
+    if type(value) is str:
+        return '"stringValue":' + _quote(value)
+    return encode_value(_bounded(value))
+
+
+def _log_attributes(attributes: Any) -> str:
+    if not attributes:
+        return "[]"
+    items = attribute_items(attributes)
+    if all(type(value) in _FLAT for _, value in items):
+        return encode_attributes(attributes)
+    return encode_attributes(_bounded_attributes(dict(items)))
+
+
+def _encode_log(log: Any, dropped: int) -> str:
+    """One ``LogRecord`` object from the API record ``log`` (the SDK record's ``log_record``)."""
+    (timestamp, observed, severity, text, body, attributes,
+     trace_id, span_id, flags, event_name) = _LOG_FIELDS(log)  # fmt: skip
+    if type(observed) is not int or not (timestamp is None or type(timestamp) is int):
+        raise _NotOtlp(f"time is not int nanoseconds: {timestamp!r}, {observed!r}")
+    out = f'{{"timeUnixNano":"{timestamp}",' if timestamp is not None else "{"
+    out += f'"observedTimeUnixNano":"{observed}"'
+    if severity is not None and severity._value_:
+        out += f',"severityNumber":{severity._value_}'
+    if text:
+        out += ',"severityText":' + _quote(text)
+    if body is not None:
+        out += ',"body":{' + _any_value(body) + "}"
+    out += ',"attributes":' + _log_attributes(attributes)
+    if dropped:
+        out += f',"droppedAttributesCount":{dropped}'
+    if trace_id:
+        out += f',"traceId":"{trace_id.to_bytes(16, "big").hex()}"'
+    if span_id:
+        out += f',"spanId":"{span_id.to_bytes(8, "big").hex()}"'
+    if flags:
+        out += f',"flags":{int(flags)}'
+    if event_name:
+        out += ',"eventName":' + _quote(event_name)
+    return out + "}"
+
+
+def _encode_log_coerced(log: Any, dropped: int, error: Exception) -> str:
+    """The record with what OTLP/JSON cannot hold coerced (times to int nanoseconds, values to
+    text), warned once; at worst its times, severity and ids only."""
+    global _warned_log
+    if not _warned_log:
+        _warned_log = True
+        _logger.warning(
+            "modeltel: a log record had a field OTLP/JSON cannot hold (%s: %.200s); it is written "
+            "with that field coerced",
+            type(error).__name__, error,
+        )  # fmt: skip
+    fields = dict(zip(_LOG_FIELD_NAMES, _LOG_FIELDS(log), strict=True))
+    fields["timestamp"] = None if fields["timestamp"] is None else _nanos(fields["timestamp"])
+    fields["observed_timestamp"] = _nanos(fields["observed_timestamp"])
+    try:
+        fields["body"] = None if fields["body"] is None else _bounded(fields["body"])
+        fields["attributes"] = _bounded_attributes(fields["attributes"])
+        return _encode_log(SimpleNamespace(**fields), dropped)
+    except Exception:  # e.g. a severity that is not a SeverityNumber
+        fields.update(severity_number=None, severity_text=None, body=None, attributes={}, event_name=None)
+        return _encode_log(SimpleNamespace(**fields), dropped)
+
+
+def _encode_log_group(records: list[Any]) -> str:
+    out = []
+    for record in records:
+        log = record.log_record
+        attributes = log.attributes
+        dropped = getattr(attributes, "dropped", 0)
+        try:
+            out.append(_encode_log(log, dropped))
+        except Exception as exc:  # one bad record never costs its batch
+            out.append(_encode_log_coerced(log, dropped, exc))
+    return ",".join(out)
+
+
+def encode_logs(records: Iterable[Any]) -> str:
+    """One ``ExportLogsServiceRequest`` for SDK log records (``ReadableLogRecord`` or
+    ``ReadWriteLogRecord``), grouped by resource then scope (no newline).
+
+    By hand like the spans, for the same reason: a record is logged on the application's thread and
+    the writer must keep up with it (bench/logs.py). Ids are hex, as in the trace files; a record
+    logged outside any span has none. Values nested deeper than ``MAX_NESTING`` become their text.
+    """
+    return _request(records, _LOG_KEYS, _encode_log_group)
 
 
 def _hex_ids(node: Any) -> None:
