@@ -257,19 +257,21 @@ class _Warner:
         return total
 
 
-class GuardedSpanExporter(SpanExporter):
-    """Counts the spans of every batch ``inner`` fails to export (the spans arrive redacted), and
-    holds every call to ``timeout_s`` (``None``: no deadline) through a :class:`Deadline`."""
+class GuardedExport:
+    """Counts the items of every batch ``inner`` fails to export (they arrive redacted), and holds
+    every call to ``timeout_s`` (``None``: no deadline) through a :class:`Deadline`. The part of
+    :class:`GuardedSpanExporter` (and of the log records' twin, ``export/logs.py``) that is the same
+    whatever the signal: ``signal`` names the items in the books (``spans``, ``log records``)."""
 
     def __init__(
-        self, inner: SpanExporter, name: str, dropped: DropCounter, timeout_s: float | None = None
+        self, inner: Any, name: str, dropped: DropCounter, timeout_s: float | None, signal: str
     ) -> None:
         self.inner = inner
         self.name = name
         self.timeout_s = timeout_s
+        self.signal = signal
         self._dropped = dropped
-        self._attributes = _attributes(name, "export_failed")
-        self._deadline = Deadline(f"modeltel-{name}-export")
+        self._deadline = Deadline(f"modeltel-{name}-{signal.replace(' ', '-')}-export")
         self._warner = _Warner()
         self._sdk_logs = _quiet_sdk_logs(inner)
         self._exiting = False
@@ -288,30 +290,38 @@ class GuardedSpanExporter(SpanExporter):
             return True, fn(*args)
         return self._deadline.run(self.timeout_s, fn, *args)
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def _lose(self, count: int) -> None:
+        if self.signal == "spans":
+            self._dropped.add(count, _attributes(self.name, "export_failed"))
+        else:
+            self._dropped.lost(self.signal, self.name, "export_failed", count)
+
+    def _export(self, batch: Sequence[Any], success: Any, failure: Any) -> Any:
+        """``inner.export(batch)``, or ``failure`` if it raised (re-raised), failed or ran late."""
         if self._failed_at_exit:
-            self._dropped.add(len(spans), self._attributes)
-            return SpanExportResult.FAILURE
+            self._lose(len(batch))
+            return failure
         try:
-            done, result = self._call(self.inner.export, spans)
+            done, result = self._call(self.inner.export, batch)
         except Exception:
-            self._dropped.add(len(spans), self._attributes)
+            self._lose(len(batch))
             self._failed_at_exit = self._exiting
             raise
         if not done:
-            result = SpanExportResult.FAILURE
-            if dropped := self._warner.due(len(spans)):
+            result = failure
+            if dropped := self._warner.due(len(batch)):
                 _logger.warning(
-                    "modeltel: the %s exporter has not returned within %g s; %d span(s) dropped since "
+                    "modeltel: the %s exporter has not returned within %g s; %d %s dropped since "
                     "the last warning, and every batch fails at once until it returns",
                     self.name,
                     self.timeout_s,
                     dropped,
+                    self.signal,
                 )
-        if result is not SpanExportResult.SUCCESS:
-            self._dropped.add(len(spans), self._attributes)
+        if result is not success:
+            self._lose(len(batch))
             self._failed_at_exit = self._exiting
-        return result  # type: ignore[no-any-return]
+        return result
 
     def shutdown(self) -> None:
         self._call(self.inner.shutdown)
@@ -319,6 +329,18 @@ class GuardedSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         done, result = self._call(self.inner.force_flush, timeout_millis)
         return done and bool(result)
+
+
+class GuardedSpanExporter(GuardedExport, SpanExporter):
+    """A trace exporter behind :class:`GuardedExport`: failures counted, every call bounded."""
+
+    def __init__(
+        self, inner: SpanExporter, name: str, dropped: DropCounter, timeout_s: float | None = None
+    ) -> None:
+        super().__init__(inner, name, dropped, timeout_s, "spans")
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._export(spans, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)  # type: ignore[no-any-return]
 
 
 class BoundedMetricExporter(MetricExporter):
@@ -406,7 +428,70 @@ def _points(metrics_data: MetricsData, delta_only: bool) -> int:
     return count
 
 
-class CountingBatchSpanProcessor(BatchSpanProcessor):
+class CountingBatch:
+    """What :class:`CountingBatchSpanProcessor` adds to the SDK's batch processor, for any signal
+    (the SDK's span and log record batch processors share one ``_batch_processor``): the items a
+    full queue turns away (:meth:`_admit`), and the items still queued when shutdown stops
+    waiting (:meth:`_shutdown_counting`), counted in ``dropped`` under ``signal``."""
+
+    _batch_processor: Any
+
+    def _count_on(self, name: str, dropped: DropCounter, signal: str, export_timeout_millis: float) -> None:
+        self._dropped = dropped
+        self._name = name
+        self._signal = signal
+        self._batch = self._batch_processor
+        self._warner = _Warner()
+        self.shutdown_timeout_s = float(export_timeout_millis or 30_000) / 1e3
+
+    def _lose(self, count: int, reason: str) -> None:
+        if self._signal == "spans":
+            self._dropped.add(count, _attributes(self._name, reason))
+        else:
+            self._dropped.lost(self._signal, self._name, reason, count)
+
+    def _admit(self) -> bool:
+        """Whether the queue has room for one more item; if not, it is counted (and warned of once
+        a minute) instead."""
+        batch = self._batch
+        if len(batch._queue) < batch._max_queue_size:
+            return True
+        self._lose(1, "queue_full")
+        if dropped := self._warner.due(1):
+            _logger.warning(
+                "modeltel: the %s exporter's queue is full (%d %s); dropped %d since the last "
+                "warning; the receiver is down or slower than the app",
+                self._name,
+                batch._max_queue_size,
+                self._signal,
+                dropped,
+            )
+        return False
+
+    def _shutdown_counting(self) -> None:
+        batch = self._batch
+        batch.shutdown(timeout_millis=int(self.shutdown_timeout_s * 1e3))
+        # The worker exports no more batches from here on; one it is inside ends within the
+        # exporter's deadline. Then what is left in the queue was never sent.
+        locked = batch._export_lock.acquire(timeout=self.shutdown_timeout_s)
+        try:
+            left = len(batch._queue)
+            batch._queue.clear()
+        finally:
+            if locked:
+                batch._export_lock.release()
+        if left:
+            self._lose(left, "exit_timeout")
+            _logger.warning(
+                "modeltel: the %s exporter did not send %d %s before shutdown stopped waiting (%g s)",
+                self._name,
+                left,
+                self._signal,
+                self.shutdown_timeout_s,
+            )
+
+
+class CountingBatchSpanProcessor(CountingBatch, BatchSpanProcessor):
     """The SDK's batch processor, counting the spans its full queue turns away and the spans still
     queued when its shutdown stops waiting.
 
@@ -427,49 +512,15 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
 
     def __init__(self, exporter: SpanExporter, name: str, dropped: DropCounter, **kwargs: float) -> None:
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
-        self._dropped = dropped
-        self._name = name
-        self._attributes = _attributes(name, "queue_full")
-        self._batch = self._batch_processor
-        self._warner = _Warner()
-        self.shutdown_timeout_s = float(kwargs.get("export_timeout_millis") or 30_000) / 1e3
+        self._count_on(name, dropped, "spans", kwargs.get("export_timeout_millis") or 30_000)
 
     def force_flush(self, timeout_millis: int | None = None) -> bool:
         with sigterm.deferred():  # the SDK's flush holds its export lock: see modeltel/_internal/sigterm.py
             return super().force_flush(timeout_millis)
 
     def on_end(self, span: ReadableSpan) -> None:
-        batch = self._batch
-        if len(batch._queue) < batch._max_queue_size or not span.context.trace_flags.sampled:
+        if not span.context.trace_flags.sampled or self._admit():
             super().on_end(span)
-            return
-        self._dropped.add(1, self._attributes)
-        if dropped := self._warner.due(1):
-            _logger.warning(
-                "modeltel: the %s exporter's queue is full (%d spans); dropped %d span(s) since the last "
-                "warning; the receiver is down or slower than the app",
-                self._name,
-                batch._max_queue_size,
-                dropped,
-            )
 
     def shutdown(self) -> None:
-        batch = self._batch
-        batch.shutdown(timeout_millis=int(self.shutdown_timeout_s * 1e3))
-        # The worker exports no more batches from here on; one it is inside ends within the
-        # exporter's deadline. Then what is left in the queue was never sent.
-        locked = batch._export_lock.acquire(timeout=self.shutdown_timeout_s)
-        try:
-            left = len(batch._queue)
-            batch._queue.clear()
-        finally:
-            if locked:
-                batch._export_lock.release()
-        if left:
-            self._dropped.add(left, _attributes(self._name, "exit_timeout"))
-            _logger.warning(
-                "modeltel: the %s exporter did not send %d span(s) before shutdown stopped waiting (%g s)",
-                self._name,
-                left,
-                self.shutdown_timeout_s,
-            )
+        self._shutdown_counting()
