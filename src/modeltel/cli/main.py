@@ -26,7 +26,9 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-COMMANDS = ("run", "demo", "runs", "show", "stats", "metrics", "export", "timeline", "replay", "doctor")
+COMMANDS = (
+    "run", "demo", "runs", "show", "stats", "metrics", "logs", "export", "timeline", "replay", "doctor",
+)  # fmt: skip
 """Modules of ``modeltel.cli``, in help order; each offers ``register(subparsers)``, which sets ``func``."""
 
 SUMMARIES: dict[str, str] = {
@@ -36,6 +38,7 @@ SUMMARIES: dict[str, str] = {
     "show": "per-span-name durations and job summaries",
     "stats": "calls, tokens, latency, ttft, cost and throughput per model / engine / name / attribute",
     "metrics": "every instrument: last values, counter totals, histogram count/sum/percentiles",
+    "logs": "log records in time order, with their level, logger, trace and span",
     "export": "spans as CSV/JSON rows, spans and metrics as merged OTLP/JSON, or Jaeger UI JSON",
     "timeline": "a Gantt view of one trace as a self-contained HTML page or a PNG",
     "replay": "send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
