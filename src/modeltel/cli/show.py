@@ -79,6 +79,9 @@ def _show(args: argparse.Namespace) -> int:
     rows = name_rows(result.table)
     if trace is not None and not rows:
         raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
+    from modeltel.cli import logs as trace_logs  # here, not at the top: `show --help` stays light
+
+    records = trace_logs.trace_records(args, trace, found.run_id, bad) if trace is not None else []
     # No summaries file, no summaries: not even the import (pydantic and the SDK, ~0.15 s of start).
     summaries = (
         select_summaries(
@@ -108,6 +111,8 @@ def _show(args: argparse.Namespace) -> int:
             "processes": [s.model_dump(mode="json") for s in summaries if s.kind == "process"],
             "bad_lines": bad.to_json(),
         }
+        if trace is not None:
+            document["logs"] = [trace_logs.record_json(r) for r in records]
         if positions is not None:
             document["by_task_rank"] = [position.to_json() for position in positions]
         json.dump(document, sys.stdout, indent=2, allow_nan=False, default=str)
@@ -125,6 +130,9 @@ def _show(args: argparse.Namespace) -> int:
         print(_span_table(rows, color))
         if not all(row.exact for row in rows):
             print("(p50/p95 of names with more than 16,384 spans are within 1% of an exact value)")
+    if records:
+        print()
+        print(trace_logs.records_section(records, color))
     if positions and any(p.task is not None or p.rank is not None for p in positions):
         print()
         print(_positions_table(positions, color))
