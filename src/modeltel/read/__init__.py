@@ -7,6 +7,8 @@ report (default: a :class:`ReadWarning`) and reading every other line:
   core, reading only the fields it needs; memory is bounded by the number of groups.
 - :func:`iter_spans` / :func:`iter_batches` stream full :class:`Span` objects (attributes, events,
   links, resource) for export, timelines and replay.
+- :func:`read_logs` / :func:`iter_logs` give the :class:`LogRecord` objects a :class:`LogQuery`
+  keeps (trace, run, level, time window, text), in time order / in file order.
 
 Example::
 
@@ -22,10 +24,13 @@ from modeltel.formats.otlp import (
     Event,
     InvalidRequest,
     Link,
+    LogRecord,
     Resource,
     Scope,
     Span,
     decode_line,
+    decode_logs_line,
+    encode_logs_request,
     encode_request,
 )
 from modeltel.read.aggregate import DURATION, Distribution, Group, GroupTable
@@ -37,6 +42,7 @@ from modeltel.read.files import (
     summary_files,
     trace_files,
 )
+from modeltel.read.logs import LogQuery, iter_logs, last_logged_trace, parse_level, read_logs
 from modeltel.read.metrics import Instrument, MetricsReport, Series, read_metrics
 from modeltel.read.query import (
     Aggregate,
@@ -65,6 +71,8 @@ __all__ = [
     "Instrument",
     "InvalidRequest",
     "Link",
+    "LogQuery",
+    "LogRecord",
     "MetricsReport",
     "NameRow",
     "Query",
@@ -78,14 +86,20 @@ __all__ = [
     "StatsRow",
     "aggregate",
     "decode_line",
+    "decode_logs_line",
+    "encode_logs_request",
     "encode_request",
     "is_data_dir",
     "iter_batches",
+    "iter_logs",
     "iter_spans",
     "iter_summaries",
+    "last_logged_trace",
     "last_trace_id",
     "name_rows",
+    "parse_level",
     "parse_time",
+    "read_logs",
     "read_metrics",
     "select_summaries",
     "stats_query",
