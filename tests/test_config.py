@@ -21,7 +21,7 @@ def load(env: dict[str, str], **kw: object):  # type: ignore[no-untyped-def]
 def test_defaults_write_jsonl_only() -> None:
     s = load({})
     assert s.enabled and s.jsonl and not s.capture_content
-    assert s.traces_exporters == ("jsonl",) and s.metrics_exporters == ("jsonl",) and s.logs_exporters == ()
+    assert s.traces_exporters == s.metrics_exporters == s.logs_exporters == ("jsonl",)
     assert s.data_dir == Path("./modeltel-data") and len(s.run_id) == 32
 
 

@@ -28,7 +28,7 @@ def exporters(ranks: str | None, rank: int, local_rank: int, size: int) -> tuple
         env["MODELTEL_RANKS"] = ranks
     settings = load_settings(env, strict=True, check_dirs=False, known_exporters=_known)
     assert settings.metrics_exporters == settings.traces_exporters
-    assert settings.logs_exporters == tuple(e for e in settings.traces_exporters if e != "jsonl")
+    assert settings.logs_exporters == settings.traces_exporters
     return settings.traces_exporters
 
 

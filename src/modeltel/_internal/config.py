@@ -65,7 +65,11 @@ class EnvVar:
 ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("MODELTEL_ENABLED", "true", "`false` makes every modeltel call a no-op"),
     EnvVar("MODELTEL_DATA_DIR", "./modeltel-data", "where local JSONL goes"),
-    EnvVar("MODELTEL_JSONL", "true", "write local JSONL in addition to other exporters"),
+    EnvVar(
+        "MODELTEL_JSONL",
+        "true",
+        "write local JSONL (traces, metrics and logs) in addition to other exporters",
+    ),
     EnvVar("MODELTEL_CAPTURE_CONTENT", "false", "record prompts, completions and raw inputs"),
     EnvVar(
         "MODELTEL_RUN_ID",
@@ -91,7 +95,17 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("OTEL_RESOURCE_ATTRIBUTES", None, "extra resource attributes, `k=v,k2=v2`"),
     EnvVar("OTEL_TRACES_EXPORTER", None, "comma list: otlp, jsonl, console, none, or an entry point"),
     EnvVar("OTEL_METRICS_EXPORTER", None, "comma list: otlp, jsonl, console, none, or an entry point"),
-    EnvVar("OTEL_LOGS_EXPORTER", "none", "comma list: otlp, console, none, or an entry point"),
+    EnvVar("OTEL_LOGS_EXPORTER", None, "comma list: otlp, jsonl, console, none, or an entry point"),
+    EnvVar(
+        "MODELTEL_LOG_LEVEL",
+        None,
+        "level from which `logging` records are captured (DEBUG, INFO, WARNING, ERROR, CRITICAL or a "
+        "number), whatever the app's logger levels; the app's own handlers see what they saw; "
+        "default: what the app's loggers let through",
+    ),
+    EnvVar(
+        "MODELTEL_LOG_WARNINGS", "false", "`true` captures `warnings.warn` as log records (stderr unchanged)"
+    ),
     EnvVar("OTEL_EXPORTER_OTLP_ENDPOINT", None, "OTLP endpoint for every signal"),
     EnvVar("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "`grpc` or `http/protobuf`"),
     EnvVar("OTEL_EXPORTER_OTLP_HEADERS", None, "`k=v,k2=v2`, URL-encoded; never written anywhere"),
@@ -210,6 +224,9 @@ class Settings(BaseModel):
     traces_exporters: tuple[str, ...] = ()
     metrics_exporters: tuple[str, ...] = ()
     logs_exporters: tuple[str, ...] = ()
+    log_level: int | None = None
+    """MODELTEL_LOG_LEVEL as a number: the capture threshold; None captures what the app's loggers pass."""
+    log_warnings: bool = False
     otlp: dict[Signal, OtlpSignalSettings] = Field(default_factory=dict)
     sampler: str = "parentbased_always_on"
     sampler_arg: float | None = None
@@ -291,9 +308,8 @@ def _parse_exporters(
     """Exporter names for ``signal``: the documented defaults, ``jsonl`` added unless disabled."""
     name = f"OTEL_{signal.upper()}_EXPORTER"
     value = reader.raw(name)
-    jsonl_wanted = signal != "logs" and jsonl
     if value is None:
-        chosen = ["otlp"] if otlp_endpoint_set and signal != "logs" else []
+        chosen = ["otlp"] if otlp_endpoint_set else []
     else:
         reader.sources[name] = name
         chosen = []
@@ -304,14 +320,11 @@ def _parse_exporters(
                 choices = ", ".join(sorted(known(signal)))
                 reader.problem(name, value, f"unknown exporter {item!r} (known: {choices}); ignoring it")
                 continue
-            if item == "jsonl" and signal == "logs":
-                reader.problem(name, value, "jsonl has no logs exporter; ignoring it")
-                continue
             chosen.append(item)
         if chosen == ["none"]:
             return ()
         chosen = [c for c in chosen if c != "none"]
-    if jsonl_wanted and "jsonl" not in chosen:
+    if jsonl and "jsonl" not in chosen:
         chosen.append("jsonl")
     return tuple(dict.fromkeys(chosen))
 
@@ -431,6 +444,26 @@ def _service_name(reader: _Reader) -> str | None:
     return None
 
 
+_LOG_LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40, "CRITICAL": 50, "FATAL": 50}
+
+
+def _log_level(reader: _Reader) -> int | None:
+    """MODELTEL_LOG_LEVEL: a level name (any case) or a whole number >= 0; None when unset."""
+    value = reader.raw("MODELTEL_LOG_LEVEL")
+    if value is None:
+        return None
+    reader.sources["MODELTEL_LOG_LEVEL"] = "MODELTEL_LOG_LEVEL"
+    level = _LOG_LEVELS.get(value.upper())
+    if level is None and value.isdigit():
+        level = int(value)
+    if level is None:
+        choices = "DEBUG, INFO, WARNING, ERROR, CRITICAL or a whole number"
+        reader.problem(
+            "MODELTEL_LOG_LEVEL", value, f"expected {choices}; capturing what the app's loggers pass"
+        )
+    return level
+
+
 def _ranks(reader: _Reader) -> str:
     value = reader.raw("MODELTEL_RANKS")
     if value is None:
@@ -537,6 +570,8 @@ def load_settings(
         "traces_exporters": exporters["traces"],
         "metrics_exporters": exporters["metrics"],
         "logs_exporters": exporters["logs"],
+        "log_level": _log_level(reader),
+        "log_warnings": reader.boolean("MODELTEL_LOG_WARNINGS", False),
         "otlp": otlp,
         "sampler": sampler,
         "sampler_arg": sampler_arg,
