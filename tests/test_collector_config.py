@@ -1,7 +1,7 @@
 """Structural checks of the bundled pipeline (README: Send it to Jaeger / Tempo / Grafana).
 
 There is no Docker engine on these machines, so nothing here starts a container. The tests parse every
-file of the pipeline (collector configs, docker-compose.yml, Tempo, Prometheus, Grafana provisioning,
+file of the pipeline (collector configs, docker-compose.yml, Tempo, Loki, Prometheus, Grafana provisioning,
 dashboards, alert rules) and check the cross-references that a typo would silently break: a component named in
 a pipeline but never defined, an exporter pointing at a port no service listens on, a dashboard querying a
 metric name that modeltel never emits. The running pipeline is exercised end to end through rotel and Phoenix
@@ -693,7 +693,9 @@ def test_traces_reach_jaeger_and_tempo_and_metrics_reach_prometheus(collector_co
 
 def test_persistent_queue_on_every_otlp_exporter(collector_config: dict[str, Any]) -> None:
     otlp_exporters = {
-        k: v for k, v in collector_config["exporters"].items() if component_type(k) == "otlp_grpc"
+        k: v
+        for k, v in collector_config["exporters"].items()
+        if component_type(k) in {"otlp_grpc", "otlp_http"}
     }
     assert otlp_exporters
     for exporter_id, settings in otlp_exporters.items():
@@ -791,7 +793,7 @@ def test_configs_name_the_pinned_release() -> None:
 # Tests: docker-compose.yml
 # =========================================================================================================
 
-REQUIRED_SERVICES = {"collector", "jaeger", "tempo", "prometheus", "grafana"}
+REQUIRED_SERVICES = {"collector", "jaeger", "tempo", "loki", "prometheus", "grafana"}
 
 
 def test_compose_has_the_stack() -> None:
@@ -844,6 +846,7 @@ def test_config_files_are_mounted_where_the_commands_read_them() -> None:
         ("collector", "--config"): "collector-config/otelcol.yaml",
         ("tempo", "-config.file"): "collector-config/tempo.yaml",
         ("prometheus", "--config.file"): "collector-config/prometheus.yml",
+        ("loki", "-config.file"): "collector-config/loki.yaml",
     }
     for (name, flag), source in expected.items():
         target = command_arg(services[name], flag)
@@ -947,7 +950,7 @@ def test_tempo_listens_where_compose_says() -> None:
 
 def test_datasources_have_fixed_unique_uids_and_point_at_compose_services() -> None:
     datasources = load_datasources()
-    assert {d["type"] for d in datasources} >= {"prometheus", "tempo", "jaeger"}
+    assert {d["type"] for d in datasources} >= {"prometheus", "tempo", "jaeger", "loki"}
     uids = [d["uid"] for d in datasources]
     assert len(uids) == len(set(uids))
     for datasource in datasources:
@@ -1081,3 +1084,123 @@ def test_otlp_json_reader_feeds_the_hook() -> None:
     read = otel_metrics_from_otlp_json(["", line])
     assert read == set(MODELTEL_METRICS)
     assert not check_queries_against_metrics(read)
+
+
+# =========================================================================================================
+# Tests: logs to Loki (the collector's logs pipeline, the Loki service, Grafana's logs <-> traces links)
+# =========================================================================================================
+
+LOKI_OTLP_PATH = "/otlp"
+"""Loki's native OTLP endpoint; the otlp_http exporter appends ``/v1/logs`` to it. Loki 3 ingests OTLP
+itself, which is why the contrib ``loki`` exporter is deprecated."""
+
+
+def _logs_pipelines(config: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    return {p: pl for p, pl in iter_pipelines(config) if pipeline_signal(p) == "logs"}
+
+
+def test_otlp_logs_reach_loki_over_its_native_otlp_endpoint(collector_config: dict[str, Any]) -> None:
+    pipelines = _logs_pipelines(collector_config)
+    assert pipelines, "no logs pipeline"
+    fed_by_otlp = [pl for pl in pipelines.values() if "otlp" in pl["receivers"]]
+    assert fed_by_otlp, "no logs pipeline receives OTLP"
+    exporters = collector_config["exporters"]
+    to_loki = [
+        e
+        for pl in fed_by_otlp
+        for e in pl["exporters"]
+        if "loki" in str((exporters.get(e) or {}).get("endpoint"))
+    ]
+    assert to_loki, "no logs pipeline exports to Loki"
+    for exporter_id in to_loki:
+        assert component_type(exporter_id) == "otlp_http", f"{exporter_id}: Loki takes OTLP over HTTP only"
+        endpoint = exporters[exporter_id]["endpoint"]
+        _assert_service_listens(endpoint, exporter_id)
+        assert re.fullmatch(r"http://loki:\d+" + re.escape(LOKI_OTLP_PATH), endpoint), endpoint
+    assert "loki" not in {component_type(e) for e in exporters}, "the loki exporter is deprecated"
+
+
+def test_loki_image_is_a_pinned_loki_3() -> None:
+    repository, _, tag = compose_services()["loki"]["image"].rpartition(":")
+    assert repository == "grafana/loki"
+    assert re.fullmatch(r"3\.\d+\.\d+", tag), (
+        f"{tag}: native OTLP ingestion needs Loki 3, pinned to a release"
+    )
+
+
+def load_loki() -> dict[str, Any]:
+    config: dict[str, Any] = load_yaml(CONFIG_DIR / "loki.yaml")
+    return config
+
+
+def test_loki_accepts_otlp_and_stores_on_a_volume() -> None:
+    loki = load_loki()
+    service = compose_services()["loki"]
+    assert loki["server"]["http_listen_port"] in service_listen_ports(service)
+    # OTLP attributes become structured metadata, which only the v13 schema (on TSDB) stores.
+    assert loki["limits_config"]["allow_structured_metadata"] is True
+    [schema] = loki["schema_config"]["configs"]
+    assert (schema["schema"], schema["store"]) == ("v13", "tsdb")
+    volumes = {m.target for m in service_mounts(service) if m.named_volume}
+    prefix = loki["common"]["path_prefix"]
+    assert any(prefix == t or prefix.startswith(t + "/") for t in volumes), f"{prefix} is not on a volume"
+    for directory in loki["common"]["storage"]["filesystem"].values():
+        assert directory.startswith(prefix + "/"), directory
+    indexed = [
+        a
+        for rule in loki["limits_config"]["otlp_config"]["resource_attributes"]["attributes_config"]
+        if rule["action"] == "index_label"
+        for a in rule["attributes"]
+    ]
+    assert semconv.RESOURCE_RUN_ID in indexed, "logs of one run are one stream selector away"
+
+
+def test_loki_volume_is_declared_and_handed_to_loki() -> None:
+    services = compose_services()
+    [volume] = [m.source for m in service_mounts(services["loki"]) if m.named_volume and m.target != "/hc"]
+    init = services["init"]
+    init_mounts = {m.source: m.target for m in service_mounts(init)}
+    assert volume in init_mounts, "init must hand the Loki volume to the uid Loki runs as"
+    assert init_mounts[volume] in " ".join(init["command"])
+    assert "loki" in (services["grafana"].get("depends_on") or {})
+
+
+def _datasource(uid: str) -> dict[str, Any]:
+    [found] = [d for d in load_datasources() if d["uid"] == uid]
+    return found
+
+
+def _provisioned(text: str) -> str:
+    """A provisioning value as Grafana reads it: ``$$`` is a literal ``$``."""
+    return text.replace("$$", "$")
+
+
+def test_loki_trace_ids_link_to_the_traces_data_sources() -> None:
+    [loki] = [d for d in load_datasources() if d["type"] == "loki"]
+    _assert_service_listens(loki["url"], "datasource Loki")
+    fields = loki["jsonData"]["derivedFields"]
+    assert fields
+    for field in fields:
+        # OTLP logs keep trace_id as structured metadata, not in the line: read it as a label.
+        assert (field["matcherType"], field["matcherRegex"]) == ("label", "trace_id"), field["name"]
+        assert _datasource(field["datasourceUid"])["type"] in {"tempo", "jaeger"}, field["name"]
+        assert _provisioned(field["url"]) == "${__value.raw}", field["name"]
+    assert {_datasource(f["datasourceUid"])["type"] for f in fields} >= {"tempo"}
+
+
+def test_spans_link_to_their_logs_in_tempo_and_jaeger() -> None:
+    for datasource in load_datasources():
+        if datasource["type"] not in {"tempo", "jaeger"}:
+            continue
+        links = datasource["jsonData"]["tracesToLogsV2"]
+        assert _datasource(links["datasourceUid"])["type"] == "loki", datasource["name"]
+        assert links["customQuery"] is True
+        query = _provisioned(links["query"])
+        # The span's own records: its trace and span ids, which Loki holds as structured metadata.
+        assert 'trace_id="${__span.traceId}"' in query and 'span_id="${__span.spanId}"' in query, query
+        assert query.startswith("{${__tags}}"), query
+        for tag in links["tags"]:
+            assert tag["key"] in semconv_attributes() | {"service.name"}, tag
+            assert tag["value"] == prometheus_label(tag["key"]), "Loki names an OTLP label as Prometheus does"
+        assert go_duration_seconds(links["spanStartTimeShift"].lstrip("-")) > 0
+        assert go_duration_seconds(links["spanEndTimeShift"]) > 0
