@@ -23,26 +23,13 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.formats.flat import write_csv, write_json
-from modeltel.formats.jaeger import jaeger_traces
-from modeltel.formats.otlp import (
-    InvalidRequest,
-    LogRecord,
-    Metric,
-    Span,
-    data_points,
-    decode_any,
-    encode_logs_request,
-    encode_metrics_request,
-    encode_request,
-)
-from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
-from modeltel.read.query import iter_spans, last_trace_id
-from modeltel.read.runs import RUN_KEY, run_files, run_mark, span_run
 from modeltel.store.layout import data_files
+
+if TYPE_CHECKING:
+    from modeltel.formats.otlp import LogRecord, Metric, Span
 
 FORMATS = ("csv", "json", "otlp-json", "jaeger")
 
@@ -70,6 +57,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from modeltel.formats.flat import write_csv, write_json
+    from modeltel.formats.jaeger import jaeger_traces
+    from modeltel.read.query import iter_spans, last_trace_id
+
     found = reading.sources(args)
     since, until = reading.window(args)
     trace = reading.trace_id(args)
@@ -123,6 +114,8 @@ def _export(args: argparse.Namespace) -> int:
 def _otlp_files(args: argparse.Namespace, found: reading.Sources) -> list[Path]:
     """The trace files, then the metric and log files not among them (of the run, with ``--run``):
     the order the lines are written in."""
+    from modeltel.read.runs import run_files
+
     paths: list[Path] = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or reading.default_data_dir())
     others = [*data_files(paths, data_dir, "metrics"), *data_files(paths, data_dir, "logs")]
@@ -143,6 +136,17 @@ def _write_otlp(
 ) -> tuple[int, int, int]:
     """Each line's kept spans, metrics or log records as one line; returns how many spans, data
     points and log records."""
+    from modeltel.formats.otlp import (
+        InvalidRequest,
+        data_points,
+        decode_any,
+        encode_logs_request,
+        encode_metrics_request,
+        encode_request,
+    )
+    from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
+    from modeltel.read.runs import run_mark
+
     spans_written = points_written = records_written = 0
     needles = (trace.encode(), trace.upper().encode()) if trace else ()
     mark = run_mark(run) if run is not None else b""
@@ -177,6 +181,8 @@ def _write_otlp(
 
 
 def _span_kept(span: Span, trace: str | None, since: int | None, until: int | None, run: str | None) -> bool:
+    from modeltel.read.runs import span_run
+
     return (
         (run is None or span_run(span) == run)
         and (trace is None or span.trace_id == trace)
@@ -188,6 +194,8 @@ def _span_kept(span: Span, trace: str | None, since: int | None, until: int | No
 def _log_kept(
     record: LogRecord, trace: str | None, since: int | None, until: int | None, run: str | None
 ) -> bool:
+    from modeltel.read.runs import RUN_KEY
+
     return (
         (run is None or record.resource.attributes.get(RUN_KEY) == run)
         and (trace is None or record.trace_id == trace)
@@ -201,6 +209,8 @@ def _metrics_kept(
 ) -> list[Metric]:
     """``metrics`` (of ``run``) with only the points recorded in ``[since, until)``; a metric left
     with none goes."""
+    from modeltel.read.runs import RUN_KEY
+
     if run is not None:
         metrics = [m for m in metrics if m.resource.attributes.get(RUN_KEY) == run]
     if since is None and until is None:
