@@ -4,6 +4,10 @@ Errors a person can fix (a missing path, a bad time, a malformed trace id) are r
 :class:`CommandError` and printed as one line with exit code 2; runtime failures exit 1. Skipped
 lines are printed once each as warnings naming file and line. Progress goes to stderr and only on
 a terminal, and only once a command has run for a moment, so pipes and quick runs stay quiet.
+
+The readers (``modeltel.read``, with numpy) are imported by the functions that read, here and in
+each command's module, never at module level: a command's ``--help`` then costs argparse alone
+(tests/cli/test_main.py counts the modules it loads).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from modeltel.read.files import BadLine, SourceError, summary_files, trace_files
-from modeltel.read.window import parse_time
+if TYPE_CHECKING:
+    from modeltel.read.files import BadLine
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -107,6 +111,8 @@ def default_data_dir() -> Path:
 
 def sources(args: argparse.Namespace) -> Sources:
     """The files named by ``PATH...`` or else by ``--data-dir`` / the environment."""
+    from modeltel.read.files import SourceError, summary_files, trace_files
+
     paths: list[Path] = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or default_data_dir())
     if data_dir is not None and not data_dir.exists():
@@ -170,6 +176,8 @@ def _resolve_run(wanted: str, runs: list[str], described: str) -> str:
 
 def window(args: argparse.Namespace) -> tuple[int | None, int | None]:
     """``(since_ns, until_ns)`` from ``--since`` / ``--until``."""
+    from modeltel.read.window import parse_time
+
     try:
         since = parse_time(args.since) if args.since else None
         until = parse_time(args.until) if args.until else None

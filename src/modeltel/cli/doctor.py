@@ -19,21 +19,11 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from modeltel._internal.cluster import launch_run_id
-from modeltel._internal.config import (
-    ENV_VARS,
-    INTEGER_SETTINGS,
-    SIGNALS,
-    ConfigError,
-    Settings,
-    load_settings,
-    mask_url,
-    process_environment,
-)
-from modeltel._internal.semconv import SEMCONV_VERSION
+if TYPE_CHECKING:
+    from modeltel._internal.config import Settings
 
 CONNECT_TIMEOUT_S = 1.0
 """How long a TCP connect to an endpoint may take before it counts as unreachable."""
@@ -75,6 +65,10 @@ def setting_rows(settings: Settings, environ: Mapping[str, str]) -> list[Row]:
     ``OTEL_SERVICE_NAME`` before ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``, and an
     endpoint variable alone selects the ``otlp`` exporter for traces and metrics.
     """
+    from modeltel._internal.cluster import launch_run_id
+    from modeltel._internal.config import INTEGER_SETTINGS, SIGNALS, mask_url
+    from modeltel._internal.semconv import SEMCONV_VERSION
+
     run_source = _source(environ, "MODELTEL_RUN_ID", otherwise="")
     if not run_source:
         run_source = "scheduler/launcher job id" if launch_run_id(environ) else "generated"
@@ -182,6 +176,8 @@ _INTEGER_LABELS = {
 def other_variables(rows: list[Row], environ: Mapping[str, str]) -> list[Row]:
     """OTEL_/MODELTEL_ variables set that modeltel does not read (the SDK's or an
     instrumentation's, or a misspelling): shown so that none is silently ignored."""
+    from modeltel._internal.config import ENV_VARS, SIGNALS, mask_url
+
     read = {v.name for v in ENV_VARS} | {row.source for row in rows}
     for signal in SIGNALS:
         upper = signal.upper()
@@ -201,6 +197,9 @@ def other_variables(rows: list[Row], environ: Mapping[str, str]) -> list[Row]:
 
 def report(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Effective settings with their sources; header values and URL passwords are never included."""
+    from modeltel._internal.config import mask_url, process_environment
+    from modeltel._internal.semconv import SEMCONV_VERSION
+
     environ = process_environment() if environ is None else environ
     rows = setting_rows(settings, environ)
     return {
@@ -238,6 +237,8 @@ def endpoints_in_use(settings: Settings) -> list[dict[str, Any]]:
     A signal counts when ``otlp`` is among its exporters (an endpoint variable alone selects it for
     traces and metrics); with no endpoint the OTLP default on localhost is what the SDK would use.
     """
+    from modeltel._internal.config import SIGNALS, mask_url
+
     exporters = {
         "traces": settings.traces_exporters,
         "metrics": settings.metrics_exporters,
@@ -281,6 +282,8 @@ def reachability(settings: Settings) -> list[dict[str, Any]]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from modeltel._internal.config import ConfigError, load_settings
+
     try:
         settings = load_settings(strict=True)
     except ConfigError as exc:

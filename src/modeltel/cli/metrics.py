@@ -16,20 +16,16 @@ import csv
 import json
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.read.metrics import (
-    ESTIMATE_NOTE,
-    PERCENTILES,
-    Instrument,
-    MetricsReport,
-    RunNotFound,
-    Series,
-    attribute_text,
-    read_metrics,
-)
 from modeltel.store import SourceError, data_files
+
+if TYPE_CHECKING:
+    from modeltel.read.metrics import Instrument, MetricsReport, Series
+
+ESTIMATE_NOTE = "histogram percentiles are estimated from bucket counts (linear within a bucket)"
+"""What every output says about p50/p95/p99: they are not exact."""
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +47,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
+    from modeltel.read.metrics import RunNotFound, read_metrics
+
     paths = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or reading.default_data_dir())
     if data_dir is not None and not data_dir.exists():
@@ -133,6 +131,8 @@ def _describe(instrument: Instrument) -> str:
 def _table(instrument: Instrument, color: bool) -> str:
     """The instrument's title, the attributes all its series share, and a row per series whose
     first columns are the attributes that tell the series apart (a table, not a wall of keys)."""
+    from modeltel.read.metrics import PERCENTILES, attribute_text
+
     title = reading.printable(_describe(instrument))
     if color:
         title = f"\033[1m{title}\033[0m"
@@ -162,12 +162,16 @@ def _table(instrument: Instrument, color: bool) -> str:
 
 
 def _cell(series: Series, key: str) -> str:
+    from modeltel.read.metrics import attribute_text
+
     return (
         attribute_text({key: series.attributes[key]}).partition("=")[2] if key in series.attributes else "-"
     )
 
 
 def _numbers(kind: str, series: Series) -> tuple[str, ...]:
+    from modeltel.read.metrics import PERCENTILES
+
     if kind in ("gauge", "sum"):
         value = None if series.value is None else float(series.value)
         return reading.number(value, 8), reading.count(series.processes)
@@ -182,15 +186,15 @@ def _numbers(kind: str, series: Series) -> tuple[str, ...]:
     )
 
 
-CSV_FIELDS = (
-    "instrument", "kind", "unit", "temporality", "attributes", "processes", "value", "count", "sum", "min",
-    "max", *(f"p{q}" for q in PERCENTILES),
-)  # fmt: skip
-"""One row per series; ``attributes`` is a JSON object, p50/p95/p99 are estimates from buckets."""
-
-
 def _csv(report: MetricsReport) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, lineterminator="\n")
+    """One row per series; ``attributes`` is a JSON object, p50/p95/p99 are estimates from buckets."""
+    from modeltel.read.metrics import PERCENTILES
+
+    fields = (
+        "instrument", "kind", "unit", "temporality", "attributes", "processes", "value", "count", "sum",
+        "min", "max", *(f"p{q}" for q in PERCENTILES),
+    )  # fmt: skip
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for instrument in report.instruments:
         for series in instrument.series:

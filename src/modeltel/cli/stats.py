@@ -14,19 +14,12 @@ import argparse
 import csv
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.read.query import aggregate
-from modeltel.read.reports import (
-    PERCENTILES,
-    Spread,
-    StatsRow,
-    format_seconds,
-    group_keys,
-    stats_query,
-    stats_rows,
-)
+
+if TYPE_CHECKING:
+    from modeltel.read.reports import Spread, StatsRow
 
 
 def register(subparsers: Any) -> None:
@@ -50,6 +43,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from modeltel.read.query import aggregate
+    from modeltel.read.reports import group_keys, stats_query, stats_rows
+
     if not args.by.strip():
         raise reading.CommandError("--by: empty key")
     found = reading.sources(args)
@@ -95,6 +91,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _seconds(value: float | None) -> str:
+    from modeltel.read.reports import format_seconds
+
     return "-" if value is None else format_seconds(value)
 
 
@@ -128,6 +126,8 @@ def _main_table(rows: list[StatsRow], color: bool) -> str:
 
 
 def _spread_table(rows: list[StatsRow], color: bool) -> str:
+    from modeltel.read.reports import PERCENTILES
+
     headers = ("group", "metric", *(f"p{q}" for q in PERCENTILES))
     cells = []
     for row in rows:

@@ -56,8 +56,6 @@ __all__ = [
 
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
 """The percentiles estimated for every histogram series."""
-ESTIMATE_NOTE = "histogram percentiles are estimated from bucket counts (linear within a bucket)"
-"""What every output says about p50/p95/p99: they are not exact."""
 
 TEMPORALITY_NAMES = {0: "", 1: "delta", 2: "cumulative"}
 _INSTANCE = "service.instance.id"
