@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import html
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from reading_data import COLLECTOR_TRACE, collector_file, example_run, modeltel
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from timeline_pages import PNG_SIGNATURE, chromium
 
 
 class Rows(HTMLParser):
@@ -45,19 +41,6 @@ class Rows(HTMLParser):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return example_run(tmp_path_factory.mktemp("run") / "data")
-
-
-def chromium(page: Path, profile: Path, *mode: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium with everything that would reach the network switched off."""
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: `apt-get install -y chromium` (CI installs it in .ci/run)")
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,800", *mode,
-        page.as_uri(),
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def test_html_renders_every_span_in_chromium(run_dir: Path, tmp_path: Path) -> None:

@@ -1,7 +1,10 @@
-"""``modeltel timeline [PATH...] [--trace ID] -o FILE.html|FILE.png``: a Gantt view of one trace.
+"""``modeltel timeline [PATH...] [--trace ID|--last] [--run ID|--last-run] -o FILE.html|FILE.png``.
 
-Without ``--trace``, the most recent trace. HTML is one self-contained file that opens offline,
-with a hover showing each span's attributes; PNG needs matplotlib (``pip install 'modeltel[viz]'``).
+Without ``--trace``, the most recent trace (of the run, with ``--run``). HTML is one
+self-contained file that opens offline, with a hover card of each span's attributes, collapsible
+subtrees and a filter; with ``--run`` / ``--last-run`` it also holds the run's other traces (up to
+``--max-spans`` spans in all) and an index to switch between them. PNG draws the one trace and
+needs matplotlib (``pip install 'modeltel[viz]'``).
 """
 
 from __future__ import annotations
@@ -12,21 +15,49 @@ from pathlib import Path
 from typing import Any
 
 from modeltel.cli import _reading as reading
-from modeltel.formats.timeline import MissingViz, render_html, render_png
+from modeltel.formats.timeline import (
+    MAX_PAGE_SPANS,
+    MissingViz,
+    group_traces,
+    render_html,
+    render_png,
+    render_run_html,
+)
 from modeltel.read.query import iter_spans, last_trace_id
 
 SUFFIXES = (".html", ".htm", ".png")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "timeline",
-        help="a Gantt view of one trace as a self-contained HTML page or a PNG",
-        description="Draw one trace (default: the most recent) as a Gantt chart: FILE.html or FILE.png.",
+        help="a Gantt view of one trace (or a run's traces) as a self-contained HTML page or a PNG",
+        description=(
+            "Draw one trace (default: the most recent) as a Gantt chart: FILE.html or FILE.png. "
+            "With --run or --last-run the page also holds the run's other traces, with an index."
+        ),
     )
     reading.add_source_arguments(parser)
-    parser.add_argument("--trace", metavar="ID", help="the trace to draw (default: the most recent)")
+    reading.add_trace_arguments(parser, last_help="the most recent trace (the default)")
     reading.add_run_arguments(parser)
+    parser.add_argument(
+        "--max-spans",
+        type=_at_least_one,
+        default=MAX_PAGE_SPANS,
+        metavar="N",
+        help=f"with --run: spans the page holds across the run's traces (default {MAX_PAGE_SPANS:,}); "
+        "the index lists the others",
+    )
     parser.add_argument(
         "-o", "--output", required=True, type=Path, metavar="FILE", help="FILE.html or FILE.png"
     )
@@ -50,20 +81,36 @@ def _timeline(args: argparse.Namespace) -> int:
         raise reading.CommandError(f"no spans in {found.described}", reading.EXIT_FAILURE)
     total = sum(p.stat().st_size for p in found.trace_files)
     with reading.ProgressBar(total, "reading") as bar:
-        spans = list(
-            iter_spans(
-                found.trace_files, trace_id=trace, run_id=found.run_id, progress=bar.advance, on_bad_line=bad
-            )
+        wanted = None if found.run_id is not None else trace
+        spans = iter_spans(
+            found.trace_files, trace_id=wanted, run_id=found.run_id, progress=bar.advance, on_bad_line=bad
         )
-    if not spans:
-        raise reading.CommandError(f"trace {trace} not found in {found.described}", reading.EXIT_FAILURE)
+        groups = group_traces(spans, keep=trace, max_spans=args.max_spans)
+    chosen = next((g for g in groups if g.trace_id == trace and g.spans), None)
+    if chosen is None or not chosen.spans:
+        where = f"run {found.run_id} in " if found.run_id is not None else ""
+        raise reading.CommandError(
+            f"trace {trace} not found in {where}{found.described}", reading.EXIT_FAILURE
+        )
+    drawn = chosen.spans
     if output.suffix.lower() == ".png":
         try:
-            render_png(spans, output)
+            render_png(drawn, output)
         except MissingViz as exc:
             raise reading.CommandError(str(exc), reading.EXIT_FAILURE) from None
     else:
         with reading.output(str(output)) as out:
-            out.write(render_html(spans))
-    print(f"modeltel timeline: {len(spans):,} spans of trace {trace} drawn to {output}", file=sys.stderr)
+            if found.run_id is None:
+                out.write(render_html(drawn))
+            else:
+                out.write(render_run_html(groups, trace, max_spans=args.max_spans))
+    index = ""
+    if found.run_id is not None and output.suffix.lower() != ".png":
+        held = sum(1 for g in groups if g.spans)
+        index = f", with an index of {len(groups):,} traces of run {found.run_id}"
+        if held < len(groups):
+            index += f" ({held:,} of them in the page)"
+    print(
+        f"modeltel timeline: {len(drawn):,} spans of trace {trace} drawn to {output}{index}", file=sys.stderr
+    )
     return reading.EXIT_OK

@@ -1,9 +1,14 @@
-"""A Gantt view of one trace: a self-contained HTML page, or a PNG through matplotlib (``[viz]``).
+"""A Gantt view of traces: a self-contained HTML page, or a PNG through matplotlib (``[viz]``).
 
 Rows are spans in tree order (a child under its parent, siblings by start time, indented by
-depth); bars sit on a shared time axis; error spans are red. The HTML has no external resource
-(styles and the small hover script are inline), so it opens offline from a file and can be mailed
-around; the names and times are in the markup itself, not drawn by script.
+depth), each labelled with its name and the attribute that tells it from its siblings
+(``calibration.iteration #7``); bars sit on a shared time axis; error spans are red. When a trace
+ran in several processes, bars take their process's colour and a legend names them.
+
+The page is one file with no external resource: the traces ride in it as JSON and an inline
+script draws the one picked in its index, collapses subtrees and filters rows. A run's page holds
+at most ``max_spans`` spans across its traces; the index still lists every trace, and says which
+ones to draw with ``--trace``.
 """
 
 from __future__ import annotations
@@ -11,28 +16,44 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeltel.formats._timeline_labels import process_key, process_names, span_tag
+from modeltel.formats._timeline_page import SCRIPT, STYLE
 from modeltel.formats.flat import iso_time
 from modeltel.formats.otlp import KIND_NAMES, STATUS_NAMES, Span
 from modeltel.read.reports import format_seconds
 
 MAX_ROWS = 5_000
-"""Beyond this a page is unreadable and slow to open: the earliest spans in tree order are kept."""
+"""Beyond this a trace is unreadable and slow to draw: the earliest spans in tree order are kept."""
+MAX_PAGE_SPANS = 20_000
+"""Default ``max_spans`` of a run's page: about 10 MB of HTML, which a browser opens in a second or two."""
+MAX_INDEX = 2_000
+"""Traces listed in a run page's index; beyond this a select list is no way to find one."""
 PNG_MAX_ROWS = 200
+ERROR_COLOUR = "#d93b3b"
+PROCESS_COLOURS = (
+    "#4c7bd9", "#2a9d8f", "#e09f3e", "#8e6bbf", "#5a9e3a",
+    "#d46ba3", "#3aa6c9", "#b5832a", "#6b7a8f", "#9aa83a",
+)  # fmt: skip
+"""Bar colours of a trace's processes, in order of first span; none is red, which marks errors."""
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
     span: Span
     depth: int
+    parent: int
+    """Index of the parent's row, ``-1`` for a root."""
 
 
 def tree_rows(spans: Sequence[Span]) -> list[Row]:
-    """Spans depth-first from the roots; a span whose parent is absent is a root."""
+    """Spans depth-first from the roots; a span whose parent is absent is a root, and so is one
+    caught in a parent cycle (it would otherwise never be reached)."""
     ids = {s.span_id for s in spans}
     children: dict[str, list[Span]] = {}
     roots = []
@@ -43,15 +64,22 @@ def tree_rows(spans: Sequence[Span]) -> list[Row]:
             roots.append(span)
     out: list[Row] = []
     seen: set[str] = set()
-    stack = [(s, 0) for s in sorted(roots, key=lambda s: (s.start_ns, s.name), reverse=True)]
-    while stack:
-        span, depth = stack.pop()
-        if span.span_id in seen:
-            continue
-        seen.add(span.span_id)
-        out.append(Row(span, depth))
-        kids = sorted(children.get(span.span_id, []), key=lambda s: (s.start_ns, s.name), reverse=True)
-        stack.extend((kid, depth + 1) for kid in kids)
+
+    def walk(tops: list[Span]) -> None:
+        stack = [(s, 0, -1) for s in sorted(tops, key=lambda s: (s.start_ns, s.name), reverse=True)]
+        while stack:
+            span, depth, parent = stack.pop()
+            if span.span_id in seen:
+                continue
+            seen.add(span.span_id)
+            out.append(Row(span, depth, parent))
+            here = len(out) - 1
+            kids = sorted(children.get(span.span_id, []), key=lambda s: (s.start_ns, s.name), reverse=True)
+            stack.extend((kid, depth + 1, here) for kid in kids)
+
+    walk(roots)
+    if len(seen) < len(ids):
+        walk([s for s in spans if s.span_id not in seen])
     return out
 
 
@@ -62,6 +90,15 @@ def _ticks(total_s: float) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     return [i * step for i in range(int(total_s / step) + 1)]
+
+
+def _value(value: Any) -> str | int | float | bool:
+    """A hover-card value JSON.parse can read: NaN and infinities become text, nested values JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str | int | float | bool):
+        return value
+    return json.dumps(value, default=str)
 
 
 def _describe(span: Span) -> dict[str, Any]:
@@ -77,111 +114,216 @@ def _describe(span: Span) -> dict[str, Any]:
     if span.status_message:
         info["message"] = span.status_message
     for key, value in span.attributes.items():
-        info[key] = value if isinstance(value, str | int | float | bool) else json.dumps(value, default=str)
+        info[key] = _value(value)
     for event in span.events:
         info[f"event @{format_seconds((event.time_ns - span.start_ns) / 1e9)}"] = event.name
     return info
 
 
-_STYLE = """
-body{font:13px/1.35 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2433;background:#fff}
-header{padding:14px 18px 8px;border-bottom:1px solid #e3e7ee}
-h1{font-size:16px;margin:0 0 4px}
-header p{margin:0;color:#5b6475}
-.grid{display:grid;grid-template-columns:minmax(220px,32%) 1fr;padding:0 18px 24px}
-.axis{position:sticky;top:0;background:#fff;z-index:2;height:26px;border-bottom:1px solid #e3e7ee}
-.axis .tick{position:absolute;top:6px;font-size:11px;color:#5b6475;transform:translateX(-50%)}
-.axis .tick::after{content:"";position:absolute;left:50%;top:16px;height:6px;border-left:1px solid #c5ccd8}
-.label{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding:3px 8px 3px 0;
-border-bottom:1px solid #f1f3f7}
-.label .svc{color:#8a93a6;margin-left:6px;font-size:11px}
-.track{position:relative;border-bottom:1px solid #f1f3f7;min-height:22px}
-.bar{position:absolute;top:5px;height:12px;min-width:2px;border-radius:2px;background:#4c7bd9}
-.dur{position:absolute;top:3px;font-size:11px;color:#5b6475;white-space:nowrap;padding-left:4px}
-.dur.inside{color:#fff;padding:0 4px 0 0;top:4px;font-size:10px}
-.row.error .bar{background:#d93b3b}
-.row.error .name{color:#b42323;font-weight:600}
-.row:hover .label,.row:hover .track{background:#f4f7fd}
-.row{display:contents}
-#tip{position:fixed;display:none;max-width:520px;background:#1d2433;color:#f5f7fa;padding:8px 10px;
-border-radius:6px;font-size:12px;z-index:5;pointer-events:none;box-shadow:0 4px 16px rgba(0,0,0,.25)}
-#tip table{border-collapse:collapse}#tip td{padding:1px 6px;vertical-align:top;word-break:break-all}
-#tip td:first-child{color:#a9b4c8;white-space:nowrap}
-.note{padding:8px 18px;color:#8a5a00}
-"""
+def _counted(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
-_SCRIPT = """
-const tip=document.getElementById('tip');
-function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));}
-document.querySelectorAll('.row').forEach(row=>{
-  const info=JSON.parse(row.dataset.info);
-  const show=e=>{tip.innerHTML='<table>'+Object.entries(info).map(([k,v])=>
-    '<tr><td>'+esc(k)+'</td><td>'+esc(v)+'</td></tr>').join('')+'</table>';
-    tip.style.display='block';
-    tip.style.left=Math.min(e.clientX+14,innerWidth-tip.offsetWidth-8)+'px';
-    tip.style.top=Math.min(e.clientY+14,innerHeight-tip.offsetHeight-8)+'px';};
-  row.querySelectorAll('.label,.track').forEach(el=>{el.addEventListener('mousemove',show);
-    el.addEventListener('mouseleave',()=>{tip.style.display='none';});});
-});
-"""
+
+def _colour(index: int) -> str:
+    return PROCESS_COLOURS[index % len(PROCESS_COLOURS)]
+
+
+def _legend(spans: Sequence[Span]) -> tuple[dict[tuple[str, str], int], list[dict[str, str]]]:
+    """Process -> colour index, and the legend; both empty when the trace ran in one process."""
+    counts = Counter(process_key(s) for s in sorted(spans, key=lambda s: s.start_ns))
+    if len(counts) < 2:
+        return {}, []
+    keys = list(counts)
+    legend = [
+        {
+            "label": f"{name} · {_counted(counts[key], 'span')}",
+            "colour": PROCESS_COLOURS[i % len(PROCESS_COLOURS)],
+        }
+        for i, (key, name) in enumerate(zip(keys, process_names(keys), strict=True))
+    ]
+    errors = sum(1 for s in spans if s.is_error)
+    if errors:
+        legend.append({"label": f"error · {_counted(errors, 'span')}", "colour": ERROR_COLOUR})
+    return {key: i for i, key in enumerate(keys)}, legend
+
+
+def row_label(span: Span) -> str:
+    """The span's name and its tag, as its row reads: ``calibration.iteration #7``."""
+    tag = span_tag(span)
+    return f"{span.name} {tag}" if tag else span.name
+
+
+def trace_title(root: Span | None, trace_id: str) -> str:
+    return f"{row_label(root)} · trace {trace_id}" if root is not None else f"trace {trace_id}"
+
+
+def trace_view(spans: Sequence[Span], *, title: str | None = None) -> dict[str, Any]:
+    """One trace as the page's script draws it: title, summary, axis ticks, legend and rows."""
+    rows = tree_rows(spans)
+    shown = rows[:MAX_ROWS]
+    begin = min(s.start_ns for s in spans)
+    total_s = max((max(s.end_ns for s in spans) - begin) / 1e9, 1e-9)
+    services = sorted({s.resource.service_name for s in spans})
+    process, legend = _legend(spans)
+    kids = Counter(row.parent for row in shown)
+    trace_id = spans[0].trace_id
+    errors = sum(1 for s in spans if s.is_error)
+    view_rows = []
+    for index, row in enumerate(shown):
+        span = row.span
+        left = 100 * (span.start_ns - begin) / 1e9 / total_s
+        width = 100 * max(span.end_ns - span.start_ns, 0) / 1e9 / total_s
+        view_rows.append(
+            {
+                "id": span.span_id,
+                "parent": row.parent,
+                "depth": row.depth,
+                "kids": kids.get(index, 0),
+                "name": span.name,
+                "tag": span_tag(span),
+                "svc": span.resource.service_name if len(services) > 1 else "",
+                "proc": process.get(process_key(span), -1),
+                "x": round(left, 4),
+                "w": round(width, 4),
+                "dur": format_seconds(span.duration_s),
+                "error": span.is_error,
+                "info": _describe(span),
+            }
+        )
+    return {
+        "id": trace_id,
+        "title": title or trace_title(rows[0].span if rows else None, trace_id),
+        "summary": (
+            f"{_counted(len(spans), 'span')} · {_counted(errors, 'error')} · {format_seconds(total_s)} · "
+            f"{', '.join(services)} · started {iso_time(begin)}"
+        ),
+        "note": f"showing the first {len(shown):,} of {len(rows):,} spans" if len(rows) > len(shown) else "",
+        "ticks": [[round(100 * t / total_s, 4), format_seconds(t)] for t in _ticks(total_s)],
+        "legend": legend,
+        "rows": view_rows,
+    }
+
+
+@dataclass
+class TraceGroup:
+    """One trace of a run: what its index entry says, and its spans when the page holds them."""
+
+    trace_id: str
+    count: int = 0
+    errors: int = 0
+    start_ns: int = 0
+    end_ns: int = 0
+    root: Span | None = None
+    spans: list[Span] | None = field(default_factory=list)
+    """``None`` once the trace was left out of the page (its count pushed past ``max_spans``)."""
+
+    def add(self, span: Span) -> None:
+        self.start_ns = span.start_ns if self.count == 0 else min(self.start_ns, span.start_ns)
+        self.end_ns = max(self.end_ns, span.end_ns)
+        self.count += 1
+        self.errors += span.is_error
+        if not span.parent_span_id and (self.root is None or span.start_ns < self.root.start_ns):
+            self.root = span
+
+    def label(self) -> str:
+        root = (
+            f"{self.root.name}{' ' + span_tag(self.root) if span_tag(self.root) else ''}"
+            if self.root
+            else "?"
+        )
+        parts = [root, _counted(self.count, "span"), format_seconds((self.end_ns - self.start_ns) / 1e9)]
+        if self.errors:
+            parts.append(_counted(self.errors, "error"))
+        parts.append(iso_time(self.start_ns)[:19].replace("T", " "))
+        if self.spans is None:
+            parts.append("not in this page")
+        return " · ".join(parts)
+
+
+def group_traces(spans: Iterable[Span], *, keep: str, max_spans: int) -> list[TraceGroup]:
+    """The traces of ``spans`` by start time, holding at most about ``max_spans`` spans in all.
+
+    Trace ``keep`` always keeps its spans. Any other trace keeps them while the total stays within
+    ``max_spans``; the first span that would pass it drops that whole trace's spans (a trace is
+    drawn whole or not at all), so memory stays bounded on a run of any size.
+    """
+    groups: dict[str, TraceGroup] = {}
+    held = 0
+    for span in spans:
+        group = groups.get(span.trace_id)
+        if group is None:
+            group = groups[span.trace_id] = TraceGroup(span.trace_id)
+        group.add(span)
+        if group.spans is None:
+            continue
+        if span.trace_id != keep and held >= max_spans:
+            held -= len(group.spans)
+            group.spans = None
+            continue
+        group.spans.append(span)
+        held += 1
+    return sorted(groups.values(), key=lambda g: (g.start_ns, g.trace_id))
+
+
+def _page(data: dict[str, Any], heading: str) -> str:
+    # In a <script> element only "</" could end it early; escaping every <, > and & in the JSON
+    # (they only occur inside strings there) keeps any span name or value inert.
+    embedded = (
+        json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
+    esc = html.escape
+    note = f"<p class='note' id='capped'>{esc(data['note'])}</p>" if data["note"] else ""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{esc(heading)} · modeltel timeline</title><style>{STYLE}</style></head><body>"
+        f"<header><h1 id='title'>{esc(heading)}</h1><p id='summary'></p></header>"
+        "<div class='controls'><select id='traces' aria-label='trace'></select>"
+        "<input id='filter' type='search' placeholder='filter: name, label, attribute' aria-label='filter'>"
+        "<span id='matches'></span><button id='fold-all' type='button'>collapse all</button>"
+        "<button id='unfold-all' type='button'>expand all</button></div>"
+        f"{note}<div id='legend'></div><p class='note' id='rows-note' hidden></p>"
+        "<noscript><p class='note'>This page draws its traces with JavaScript.</p></noscript>"
+        "<div class='grid' id='grid'></div><div id='tip'></div>"
+        f"<script type='application/json' id='data'>{embedded}</script><script>{SCRIPT}</script>"
+        "</body></html>\n"
+    )
 
 
 def render_html(spans: Sequence[Span], *, title: str | None = None) -> str:
     """The whole page for one trace's ``spans``."""
-    rows = tree_rows(spans)
-    shown = rows[:MAX_ROWS]
-    begin = min(s.start_ns for s in spans)
-    finish = max(s.end_ns for s in spans)
-    total_s = max((finish - begin) / 1e9, 1e-9)
-    errors = sum(1 for s in spans if s.is_error)
-    services = sorted({s.resource.service_name for s in spans})
-    trace_id = spans[0].trace_id
-    heading = title or f"trace {trace_id}"
-    summary = (
-        f"{len(spans)} spans · {errors} errors · {format_seconds(total_s)} · "
-        f"{', '.join(services)} · started {iso_time(begin)}"
-    )
-    esc = html.escape
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>{esc(heading)} · modeltel timeline</title><style>{_STYLE}</style></head><body>",
-        f"<header><h1>{esc(heading)}</h1><p>{esc(summary)}</p></header>",
+    view = trace_view(spans, title=title)
+    data = {"traces": [view], "initial": 0, "index": [], "note": ""}
+    return _page(data, view["title"])
+
+
+def render_run_html(groups: Sequence[TraceGroup], chosen: str, *, max_spans: int) -> str:
+    """A run's page: ``chosen`` drawn first, the index switching to any other trace it holds."""
+    listed = [g for g in groups if g.trace_id == chosen] + [g for g in groups if g.trace_id != chosen][
+        : MAX_INDEX - 1
     ]
-    if len(rows) > len(shown):
-        parts.append(f"<p class='note'>showing the first {len(shown)} of {len(rows)} spans</p>")
-    parts.append("<div class='grid'><div class='axis'></div><div class='axis'>")
-    for tick in _ticks(total_s):
-        parts.append(
-            f"<span class='tick' style='left:{100 * tick / total_s:.4f}%'>{format_seconds(tick)}</span>"
+    listed.sort(key=lambda g: (g.start_ns, g.trace_id))
+    held = [g for g in listed if g.spans]
+    traces = [trace_view(g.spans) for g in held if g.spans]
+    initial = next(i for i, g in enumerate(held) if g.trace_id == chosen)
+    notes = []
+    if len(held) < len(groups):
+        notes.append(
+            f"{len(held)} of {len(groups)} traces are in this page (at most {max_spans:,} spans); "
+            "draw another with modeltel timeline --trace ID"
         )
-    parts.append("</div>")
-
-    def service(span: Span) -> str:
-        return f"<span class='svc'>{esc(span.resource.service_name)}</span>" if len(services) > 1 else ""
-
-    def duration(left: float, width: float, span: Span) -> str:
-        text = esc(format_seconds(span.duration_s))
-        if left + width > 85:  # no room after the bar: inside it, at its end
-            return f"<span class='dur inside' style='right:{100 - left - width:.4f}%'>{text}</span>"
-        return f"<span class='dur' style='left:{left + width:.4f}%'>{text}</span>"
-
-    for item in shown:
-        span = item.span
-        left = 100 * (span.start_ns - begin) / 1e9 / total_s
-        width = 100 * max(span.end_ns - span.start_ns, 0) / 1e9 / total_s
-        info = esc(json.dumps(_describe(span), ensure_ascii=False, default=str), quote=True)
-        css = "row error" if span.is_error else "row"
-        parts.append(
-            f"<div class='{css}' data-info=\"{info}\" data-span-id='{span.span_id}'>"
-            f"<div class='label' style='padding-left:{item.depth * 16}px'>"
-            f"<span class='name'>{esc(span.name)}</span>"
-            f"{service(span)}</div>"
-            f"<div class='track'><div class='bar' style='left:{left:.4f}%;width:{width:.4f}%'></div>"
-            f"{duration(left, width, span)}</div></div>"
-        )
-    parts.append(f"</div><div id='tip'></div><script>{_SCRIPT}</script></body></html>\n")
-    return "".join(parts)
+    if len(listed) < len(groups):
+        notes.append(f"the index lists {len(listed):,} of them")
+    data = {
+        "traces": traces,
+        "initial": initial,
+        "index": [{"id": g.trace_id, "label": g.label(), "embedded": bool(g.spans)} for g in listed],
+        "note": "; ".join(notes),
+    }
+    return _page(data, traces[initial]["title"])
 
 
 class MissingViz(RuntimeError):
@@ -200,21 +342,28 @@ def render_png(spans: Sequence[Span], path: Path, *, title: str | None = None) -
     rows = tree_rows(spans)[:PNG_MAX_ROWS]
     begin = min(s.start_ns for s in spans)
     scale, unit = _png_unit(max(s.end_ns for s in spans) - begin)
+    process, legend = _legend(spans)
     height = max(2.5, 0.28 * len(rows) + 1.2)
     figure, axes = plt.subplots(figsize=(12, height))
     for index, row in enumerate(rows):
         span = row.span
         start = (span.start_ns - begin) / scale
         width = max((span.end_ns - span.start_ns) / scale, 0)
-        color = "#d93b3b" if span.is_error else "#4c7bd9"
-        axes.barh(index, width, left=start, height=0.6, color=color)
+        which = process.get(process_key(span), -1)
+        colour = legend[which]["colour"] if which >= 0 else PROCESS_COLOURS[0]
+        axes.barh(index, width, left=start, height=0.6, color=ERROR_COLOUR if span.is_error else colour)
     axes.set_yticks(range(len(rows)))
-    axes.set_yticklabels(["  " * row.depth + row.span.name for row in rows], fontsize=8)
+    axes.set_yticklabels(["  " * row.depth + row_label(row.span) for row in rows], fontsize=8)
     axes.set_ylim(len(rows) - 0.5, -0.5)
     axes.set_xlabel(f"time since trace start ({unit})")
-    axes.set_title(title or f"trace {spans[0].trace_id}", fontsize=10)
+    axes.set_title(title or trace_title(rows[0].span if rows else None, spans[0].trace_id), fontsize=10)
     axes.grid(axis="x", color="#e3e7ee")
     axes.set_axisbelow(True)
+    if legend:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=entry["colour"], label=entry["label"]) for entry in legend]
+        axes.legend(handles=handles, fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
