@@ -182,7 +182,9 @@ def test_switched_on_the_program_is_hooked(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     state = json.loads(result.stdout)
     assert state["hooked"] is True and state["sdk"] is True
-    assert state["logs"] is False  # OTEL_LOGS_EXPORTER defaults to none: the logs SDK is not imported
+    assert state["logs"] is True  # logs go to JSONL by default
+    result = run_under_modeltel(tmp_path / "d", "-c", CHILD_STATE, OTEL_LOGS_EXPORTER="none")
+    assert json.loads(result.stdout)["logs"] is False  # no logs exporter: the logs SDK is not imported
 
 
 def test_a_malformed_switch_is_a_usage_error(tmp_path: Path) -> None:

@@ -645,6 +645,13 @@ DISTRO_VARIABLES = {"OTEL_PYTHON_DISTRO": "modeltel", "OTEL_PYTHON_CONFIGURATOR"
 """Set by ``modeltel run``: with the stock distro also installed, it would otherwise win."""
 
 
+def log_correlation_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_PYTHON_LOG_CORRELATION`` (the logging instrumentation's own variable): whether the app
+    asked for trace ids on its ``logging`` records, for its own format."""
+    source = os.environ if environ is None else environ
+    return source.get("OTEL_PYTHON_LOG_CORRELATION", "").strip().lower() == "true"
+
+
 def select_modeltel_configurator() -> None:
     """Make ``opentelemetry-instrument`` load modeltel's configurator unless one was chosen."""
     os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", "modeltel")

@@ -12,7 +12,10 @@ from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
-from modeltel._internal.config import select_modeltel_configurator
+from modeltel._internal.config import log_correlation_requested, select_modeltel_configurator
+
+LOGGING_INSTRUMENTOR = "logging"
+"""The entry point of ``opentelemetry-instrumentation-logging``'s ``LoggingInstrumentor``."""
 
 
 class ModeltelDistro(BaseDistro):  # type: ignore[misc]
@@ -30,7 +33,17 @@ class ModeltelDistro(BaseDistro):  # type: ignore[misc]
 
         The configurator runs before the instrumentors load; instrumenting twice would only print
         the SDK's "already instrumented" warning on every start.
+
+        The ``logging`` instrumentor (a dependency: modeltel's bridge translates records with its
+        handler) would attach that handler to the root logger, which changes the app's logging
+        (``_internal/logs.py`` says how) and, beside modeltel's bridge, exports every record twice.
+        So it is not loaded; with ``OTEL_PYTHON_LOG_CORRELATION=true`` it is, for the trace ids it
+        puts on records for the app's own format, with its handler left out.
         """
+        if entry_point.name == LOGGING_INSTRUMENTOR:
+            if not log_correlation_requested():
+                return
+            kwargs["enable_log_auto_instrumentation"] = False
         instrumentor = entry_point.load()()
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**kwargs)

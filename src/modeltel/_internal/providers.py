@@ -218,6 +218,10 @@ class Handle:
         self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
         self.logger_provider: Any = None
+        """The SDK ``LoggerProvider`` modeltel created (None when logs are off or the app had one)."""
+        self.log_stage: Any = None
+        """modeltel's log record processors behind their redaction stage (``export/logs.py``), on
+        its own provider or on the app's."""
         self.span_processors: list[SpanProcessor] = []
         self.metric_readers: list[MetricReader] = []
         self.dropped: DropCounter | None = None
@@ -234,6 +238,13 @@ class Handle:
                 return exporter
         return None
 
+    @property
+    def local_copies(self) -> list[Any]:
+        """The processors that write the JSONL trace and log files (a pool worker flushes them
+        after each task)."""
+        spans = [p for p in self.span_processors if isinstance(p, BackPressureSpanProcessor)]
+        return [*spans, *(self.log_stage.local_copies if self.log_stage is not None else ())]
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything finished so far, within ``timeout_millis`` in all (the parts flush in
         parallel). True only if every part reported success in time."""
@@ -241,8 +252,8 @@ class Handle:
             *(partial(processor.force_flush, timeout_millis) for processor in self.span_processors),
             *(partial(reader.force_flush, timeout_millis) for reader in self.metric_readers),
         ]
-        if self.logger_provider is not None:
-            parts.append(partial(self.logger_provider.force_flush, timeout_millis))
+        if self.log_stage is not None:
+            parts.append(partial(self.log_stage.force_flush, timeout_millis))
         with sigterm.deferred():
             results = _within(timeout_millis / 1e3, parts)
         return all(result is True for result in results)
@@ -283,8 +294,8 @@ class Handle:
                 rest.append(lambda: provider.shutdown(timeout_millis=metric_s * 1e3))
             else:
                 rest += [partial(provider.remove_metric_reader, reader) for reader in self.metric_readers]
-        if self.logger_provider is not None:
-            rest.append(self.logger_provider.shutdown)
+        if self.log_stage is not None:
+            rest.append(self.log_stage.shutdown)
         _within(max(EXIT_TIMEOUT_S, metric_s) + 2.0, rest)
         self._report()
 
@@ -311,6 +322,10 @@ class Handle:
         for (signal_name, name), reasons in sorted(by_exporter.items(), key=_signal_first):
             detail = ", ".join(f"{reason} {count}" for reason, count in reasons.items())
             by_signal.setdefault(signal_name, []).append(f"{name} {sum(reasons.values())} ({detail})")
+        log_copies = self.log_stage.local_copies if self.log_stage is not None else ()
+        if lost := sum(copy.exporter.errors.dropped for copy in log_copies):
+            where = f"jsonl {lost} (not written under {self.settings.data_dir})"
+            by_signal.setdefault("log records", []).insert(0, where)
         if by_signal:
             lines = (f"{signal_name} lost: {', '.join(parts)}" for signal_name, parts in by_signal.items())
             _logger.warning("modeltel: %s", "; ".join(lines))
@@ -364,30 +379,68 @@ def _within(seconds: float, actions: Sequence[Callable[[], object]]) -> list[obj
     ]
 
 
-def _logger_provider(settings: Settings, resource: Resource) -> Any:
-    from opentelemetry._logs import set_logger_provider
-    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogExporter
+def log_exporter(settings: Settings, name: str) -> Any:
+    """One logs exporter other than ``jsonl`` by its OTEL_LOGS_EXPORTER name, as the SDK makes it."""
+    if name == "console":
+        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
 
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    for name in settings.logs_exporters:
-        exporter: Any
-        if name == "console":
-            exporter = ConsoleLogExporter()
-        elif name == "otlp":
-            if settings.otlp["logs"].protocol == "grpc":
-                from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-            else:
-                from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # type: ignore[assignment]
-                    OTLPLogExporter,
-                )
-            exporter = OTLPLogExporter(**_otlp_kwargs(settings, "logs"))
+        return ConsoleLogRecordExporter()
+    if name == "otlp":
+        if settings.otlp["logs"].protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         else:
-            exporter = _entry_point("logs", name)
-        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
-    set_logger_provider(provider)
-    logging.getLogger().addHandler(LoggingHandler(logger_provider=provider))
-    return provider
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # type: ignore[assignment]
+                OTLPLogExporter,
+            )
+        return OTLPLogExporter(**_otlp_kwargs(settings, "logs"))
+    return _entry_point("logs", name)
+
+
+def _log_deadline_s(settings: Settings, name: str) -> float:
+    if name == "otlp":
+        return settings.otlp["logs"].timeout_s + GRACE_S
+    return max(settings.bsp_export_timeout_ms / 1e3, GRACE_S)
+
+
+def _logger_provider(settings: Settings, resource: Resource, redactor: Redactor, handle: Handle) -> None:
+    """Logs, when an exporter is configured: the redaction stage and its processors on a new
+    ``LoggerProvider`` and the bridge from ``logging`` (``_internal/logs.py``), or, when the app
+    installed an SDK ``LoggerProvider`` already, the log file only, on that provider (its own
+    handler feeds it; a bridge would double every record)."""
+    from opentelemetry import _logs
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    from modeltel._internal import logs as bridge
+    from modeltel._internal.export import logs
+
+    existing = _logs.get_logger_provider()
+    owned = not isinstance(existing, LoggerProvider)
+    names = settings.logs_exporters if owned else (("jsonl",) if settings.jsonl else ())
+    dropped = handle.dropped
+    assert dropped is not None
+    processors = [
+        logs.local_copy(settings)
+        if name == "jsonl"
+        else logs.network_processor(
+            settings, log_exporter(settings, name), name, dropped, _log_deadline_s(settings, name)
+        )
+        for name in names
+    ]
+    if not processors:
+        return
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False) if owned else existing
+    assert isinstance(provider, LoggerProvider)
+    handle.log_stage = logs.LogRedactionStage(redactor, processors)
+    provider.add_log_record_processor(handle.log_stage)
+    if owned:
+        handle.logger_provider = provider
+        _logs.set_logger_provider(provider)
+        bridge.install(
+            provider,
+            settings.log_level,
+            settings.log_warnings,
+            on_failure=partial(dropped.lost, "log records", "bridge", "not translatable", 1),
+        )
 
 
 def build(settings: Settings) -> Handle:
@@ -436,8 +489,8 @@ def build(settings: Settings) -> Handle:
     if processors:
         handle.tracer_provider.add_span_processor(RedactionStage(redactor, [*processors, *behind]))
 
-    if settings.logs_exporters and handle.owns_providers:
-        handle.logger_provider = _logger_provider(settings, resource)
+    if settings.logs_exporters:
+        _logger_provider(settings, resource, redactor, handle)
     _register_exit_hooks(handle)
     _install_propagation(handle)
     return handle

@@ -19,11 +19,12 @@ How the context travels (always as a W3C carrier made by the OpenTelemetry propa
   is long-lived and runs tasks from many spans; each task runs under its own submitter's context.
   ``Pool.map`` wraps the chunk (one attach and one flush per chunk, not per item).
 
-Durability: a worker's batch span processor would hold finished spans for up to
-``OTEL_BSP_SCHEDULE_DELAY`` (5 s), all lost if the worker is SIGKILLed (OOM killer, a pool's
-``terminate()``, a cluster scheduler). So when a task ran in another process than its submitter,
-:class:`TracedCall` flushes the *JSONL* span processors after the task, before its result goes back
-to the parent: once the parent holds a result, that task's spans are on disk, and a killed worker
+Durability (for log records as for spans, the log file is flushed with the trace file): a worker's
+batch span processor would hold finished spans for up to ``OTEL_BSP_SCHEDULE_DELAY`` (5 s), all
+lost if the worker is SIGKILLed (OOM killer, a pool's ``terminate()``, a cluster scheduler). So
+when a task ran in another process than its submitter, :class:`TracedCall` flushes the *JSONL* span
+processors after the task, before its result goes back to the parent: once the parent holds a
+result, that task's spans are on disk, and a killed worker
 loses only the spans of the task it was running. The flush is synchronous in the worker (it hands
 the spans to the local copy's writer thread and waits for the write, at most 5 s if the disk has
 stalled: export/processor.py): an empty queue costs a length check (about 1 µs), so a task that
@@ -54,7 +55,6 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from modeltel._internal import providers
 from modeltel._internal.config import Settings
-from modeltel._internal.export.local import LocalSpanExporter
 from modeltel._internal.propagation import capture, extract
 
 if TYPE_CHECKING:
@@ -108,15 +108,14 @@ def _jsonl_processors_of(handle: Handle) -> tuple[SpanProcessor, ...]:
     pid, known, found = _jsonl_processors
     if known is handle and pid == os.getpid():
         return found
-    found = tuple(
-        p for p in handle.span_processors if isinstance(getattr(p, "span_exporter", None), LocalSpanExporter)
-    )
+    found = tuple(handle.local_copies)  # the trace file's and the log file's
     _jsonl_processors = (os.getpid(), handle, found)
     return found
 
 
 def flush_finished_spans(handle: Handle | None = None) -> None:
-    """Write every span this process has finished to its JSONL file now (see the module docstring).
+    """Write every span this process has finished, and every record it has logged, to its JSONL
+    files now (see the module docstring).
 
     The processors' flush holds off modeltel's SIGTERM handler meanwhile (``modeltel/_internal/sigterm.py``):
     a pool's ``terminate()`` arriving mid-flush would otherwise flush again under the same locks.

@@ -1,11 +1,13 @@
-"""JSONL: the writers that put spans and metrics into the data dir, and the SDK entry points.
+"""JSONL: the writers that put spans, log records and metrics into the data dir, and the SDK entry
+points.
 
 The writers encode and write, nothing else: one OTLP/JSON request per line in the process's own
 file (docs/data-format.md has the layout), so processes never lock each other; a line is one
 ``write`` on an ``O_APPEND`` descriptor, so a crash tears at most the last line. A forked child
 notices its new pid and opens its own file.
 
-:class:`JsonlSpanExporter` and :class:`JsonlMetricExporter` are registered as ``jsonl`` under the
+:class:`JsonlSpanExporter` and :class:`JsonlMetricExporter` (and, in ``export/logs.py``, which imports
+the logs SDK only when logs are on, ``JsonlLogExporter``) are registered as ``jsonl`` under the
 SDK's exporter entry-point groups and can be built with no arguments (they then read settings from
 the environment), which is how ``OTEL_TRACES_EXPORTER=jsonl opentelemetry-instrument ...`` finds
 them. Built that way nothing stands in front of them, so they redact each batch first, with the
@@ -14,7 +16,8 @@ same :class:`~modeltel._internal.export.redact.Redactor` modeltel's own pipeline
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
@@ -24,26 +27,34 @@ from modeltel._internal.config import Settings, load_settings
 from modeltel._internal.export.local import LocalSpanExporter, Losses, service_of
 from modeltel._internal.export.redact import RedactingMetricExporter, Redactor
 from modeltel._internal.export.summary import ProcessSummary
-from modeltel.formats.sdk_json import encode_metrics, encode_spans
+from modeltel.formats.sdk_json import encode_logs, encode_metrics, encode_spans
 from modeltel.store.files import ProcessFile
+from modeltel.store.layout import Signal
+
+_ENCODERS: dict[Signal, tuple[Callable[[Sequence[Any]], str], str]] = {
+    "traces": (encode_spans, "trace file"),
+    "logs": (encode_logs, "log file"),
+}
 
 
 class JsonlWriter:
-    """Appends each batch of spans to the process's trace file as one ``ExportTraceServiceRequest``."""
+    """Appends each batch of spans (or, for ``signal="logs"``, of log records) to the process's file
+    of that signal as one ``ExportTraceServiceRequest`` (``ExportLogsServiceRequest``)."""
 
-    def __init__(self, settings: Settings, losses: Losses) -> None:
+    def __init__(self, settings: Settings, losses: Losses, signal: Signal = "traces") -> None:
         self.settings = settings
-        self.file = ProcessFile(settings.data_dir, "traces")
+        self.file = ProcessFile(settings.data_dir, signal)
         self._losses = losses
         self._service = settings.service_name
+        self._encode, self._what = _ENCODERS[signal]
 
-    def write(self, spans: Sequence[ReadableSpan]) -> bool:
+    def write(self, items: Sequence[Any]) -> bool:
         if self._service is None:
-            self._service = service_of(spans[0].resource)
+            self._service = service_of(items[0].resource)
         try:
-            self.file.write(encode_spans(spans), self._service)
+            self.file.write(self._encode(items), self._service)
         except OSError as exc:
-            self._losses.record(f"trace file under {self.settings.data_dir}", len(spans), exc)
+            self._losses.record(f"{self._what} under {self.settings.data_dir}", len(items), exc)
             return False
         return True
 
