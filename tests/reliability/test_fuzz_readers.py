@@ -1,6 +1,6 @@
 """Hostile lines against every reading command and replay: warnings, never a traceback or a hang.
 
-Hypothesis builds OTLP/JSON trace and metric lines with one field made hostile (a wrong type, a
+Hypothesis builds OTLP/JSON trace, metric and log lines with one field made hostile (a wrong type, a
 number out of range, deep nesting, a lone surrogate, control characters, a huge value) beside one
 good line. Each command must exit 0 or 1 within its timeout, under a 2 GiB address-space limit,
 print no traceback, and still read the good line.
@@ -46,6 +46,15 @@ HOSTILE = st.one_of(
 SPAN_FIELDS = ["traceId", "spanId", "parentSpanId", "name", "kind", "startTimeUnixNano", "endTimeUnixNano",
                "attributes", "events", "links", "status", "flags", "droppedAttributesCount"]  # fmt: skip
 POINT_FIELDS = ["timeUnixNano", "startTimeUnixNano", "asDouble", "asInt", "attributes", "exemplars", "flags"]
+LOG_FIELDS = ["timeUnixNano", "observedTimeUnixNano", "severityNumber", "severityText", "body", "attributes",
+              "droppedAttributesCount", "flags", "traceId", "spanId", "eventName"]  # fmt: skip
+GOOD_RECORD = {
+    "timeUnixNano": "1700000000000000000",
+    "severityNumber": 13,
+    "body": {"stringValue": "good record"},
+    "traceId": TRACE_ID,
+    "spanId": "00000000000000ff",
+}
 
 
 def _value(spec: Any) -> Any:
@@ -76,15 +85,26 @@ def _metric_line(field: str, spec: Any) -> dict[str, Any]:
     return {"resourceMetrics": [{"resource": {}, "scopeMetrics": [{"scope": {}, "metrics": [metric]}]}]}
 
 
+def _log_line(field: str, spec: Any) -> dict[str, Any]:
+    value = _value(spec)
+    record = {**GOOD_RECORD, "body": {"stringValue": "hostile"}, field: value}
+    if field == "attributes" and isinstance(value, dict):
+        record["attributes"] = [{"key": "a", "value": value}]
+    return {"resourceLogs": [{"resource": {}, "scopeLogs": [{"scope": {}, "logRecords": [record]}]}]}
+
+
+LINE_MAKERS = {"trace": _trace_line, "metric": _metric_line, "log": _log_line}
 LINES = st.lists(
     st.one_of(
         st.tuples(st.just("trace"), st.sampled_from(SPAN_FIELDS), HOSTILE),
         st.tuples(st.just("metric"), st.sampled_from(POINT_FIELDS), HOSTILE),
+        st.tuples(st.just("log"), st.sampled_from(LOG_FIELDS), HOSTILE),
     ),
     min_size=5,
     max_size=25,
 )
 GOOD = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": [GOOD_SPAN]}]}]}
+GOOD_LOG = {"resourceLogs": [{"resource": {}, "scopeLogs": [{"scope": {}, "logRecords": [GOOD_RECORD]}]}]}
 
 
 def _limit_memory() -> None:
@@ -104,8 +124,8 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.timeout(900)  # four examples of ten commands each, on two loaded cores
-# Each example runs ten commands: few examples, no shrinking (a failure names its command and stderr).
+@pytest.mark.timeout(900)  # four examples of thirteen commands each, on two loaded cores
+# Each example runs thirteen commands: few examples, no shrinking (a failure names its command and stderr).
 @settings(
     max_examples=4,
     deadline=None,
@@ -119,13 +139,14 @@ def test_hostile_lines_never_crash_or_hang_a_reader(
 ) -> None:
     root = tmp_path_factory.mktemp("fuzz")
     data = root / "data"
-    for signal in ("traces", "metrics"):
-        (data / signal / "2026-01-01").mkdir(parents=True)
-    built = [(_trace_line if kind == "trace" else _metric_line)(field, spec) for kind, field, spec in lines]
+    built = [LINE_MAKERS[kind](field, spec) for kind, field, spec in lines]
     text = "\n".join(json.dumps(line, ensure_ascii=False) for line in built)
-    raw = (text + "\n" + json.dumps(GOOD) + "\n").encode("utf-8", "surrogatepass")
-    (data / "traces" / "2026-01-01" / "f-1-1.jsonl").write_bytes(raw)
-    (data / "metrics" / "2026-01-01" / "f-1-1.jsonl").write_bytes(raw)
+    raw = (text + "\n" + json.dumps(GOOD) + "\n" + json.dumps(GOOD_LOG) + "\n").encode(
+        "utf-8", "surrogatepass"
+    )
+    for signal in ("traces", "metrics", "logs"):
+        (data / signal / "2026-01-01").mkdir(parents=True)
+        (data / signal / "2026-01-01" / "f-1-1.jsonl").write_bytes(raw)
     commands = [
         ["show", "--format", "json"],
         ["stats", "--by", "name"],
@@ -136,6 +157,9 @@ def test_hostile_lines_never_crash_or_hang_a_reader(
         ["export", "--format", "otlp-json", "-o", str(root / "o.jsonl")],
         ["timeline", "-o", str(root / "t.html")],
         ["doctor", "--format", "json"],
+        ["logs"],
+        ["logs", "--trace", TRACE_ID, "--level", "warn", "--grep", "good"],
+        ["logs", "--format", "json"],
     ]
     for command in commands:
         done = _run(*command, str(data), cwd=root) if command[0] != "doctor" else _run(*command, cwd=root)
@@ -143,6 +167,8 @@ def test_hostile_lines_never_crash_or_hang_a_reader(
         assert "Traceback" not in done.stderr, (command, done.stderr[-1500:])
     exported = (root / "o.json").read_text()
     assert '"name": "good"' in exported
+    records = json.loads(_run("logs", "--format", "json", str(data), cwd=root).stdout)["records"]
+    assert "good record" in [record["message"] for record in records]
     with running_receiver() as receiver:
         done = _run(
             "replay", "--endpoint", receiver.endpoint, "--protocol", "http/protobuf", str(data), cwd=root
