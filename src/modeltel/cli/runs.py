@@ -13,12 +13,12 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.read.reports import format_seconds
-from modeltel.read.runs import RunInfo, list_runs
-from modeltel.read.summaries import iter_summaries
+
+if TYPE_CHECKING:
+    from modeltel.read.runs import RunInfo
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +39,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    from modeltel.read.runs import list_runs
+    from modeltel.read.summaries import iter_summaries
+
     found = reading.sources(args)
     if not found.trace_files:
         raise reading.CommandError(f"no trace files in {found.described}", reading.EXIT_FAILURE)
@@ -65,6 +68,8 @@ def _start(run: RunInfo) -> str:
 
 
 def _table(runs: list[RunInfo], color: bool) -> str:
+    from modeltel.read.reports import format_seconds
+
     headers = (
         "run id", "services", "started (UTC)", "duration", "processes", "tasks", "ranks", "spans", "errors",
         "jobs", "status",
