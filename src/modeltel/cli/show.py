@@ -17,15 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.read.query import aggregate, last_trace_id
-from modeltel.read.reports import NameRow, format_seconds, job_spans, name_rows
-from modeltel.read.running import RunningJob, running_jobs
-from modeltel.read.runs import Position, file_contains, run_positions
-from modeltel.read.scan import Query
-from modeltel.read.summaries import iter_summaries, select_summaries
 from modeltel.store.layout import is_data_dir
 
 if TYPE_CHECKING:
+    from modeltel.read.reports import NameRow
+    from modeltel.read.running import RunningJob
+    from modeltel.read.runs import Position
     from modeltel.store.schemas import CalibrationSummary, RunSummary
 
 MAX_JOBS_SHOWN = 20
@@ -56,6 +53,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from modeltel.read.query import aggregate, last_trace_id
+    from modeltel.read.reports import name_rows
+    from modeltel.read.runs import run_positions
+    from modeltel.read.scan import Query
+    from modeltel.read.summaries import iter_summaries, select_summaries
+
     if args.running:
         return _show_running(args)
     found = reading.sources(args)
@@ -145,6 +148,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _span_table(rows: list[NameRow], color: bool) -> str:
+    from modeltel.read.reports import format_seconds
+
     headers = ("span name", "count", "errors", "total", "mean", "p50", "p95", "max")
     cells = [
         (
@@ -164,6 +169,8 @@ def _span_table(rows: list[NameRow], color: bool) -> str:
 
 def _positions_table(positions: list[Position], color: bool) -> str:
     """One row per array task and rank of the run; the task or rank column only when the run has one."""
+    from modeltel.read.reports import format_seconds
+
     tasks = any(p.task is not None for p in positions)
     ranks = any(p.rank is not None for p in positions)
     headers = [*(["task"] if tasks else []), *(["rank"] if ranks else [])]
@@ -193,6 +200,9 @@ def _spans_in_run(found: reading.Sources, jobs: list[RunSummary], bad: reading.B
     """Job span id → the job's spans in every process of its run, for the jobs whose trace is in
     more than one file (a pool's workers, MPI ranks): a job's summary line counts only the spans
     of the process that ran the job span. A job whose trace is in one file needs no reading."""
+    from modeltel.read.reports import job_spans
+    from modeltel.read.runs import file_contains
+
     shared = [
         job
         for job in jobs
@@ -210,6 +220,8 @@ def _job_json(job: RunSummary, in_run: dict[str, int]) -> dict[str, Any]:
 
 
 def _jobs_table(jobs: list[RunSummary], in_run: dict[str, int], color: bool) -> str:
+    from modeltel.read.reports import format_seconds
+
     headers = ("job", "kind", "service", "started (UTC)", "duration", "status", "spans")
     cells = [
         (
@@ -235,6 +247,8 @@ def _jobs_table(jobs: list[RunSummary], in_run: dict[str, int], color: bool) -> 
 
 def job_details(job: RunSummary) -> list[str]:
     """The lines under a job: best-loss trajectory for calibration, quality for inference."""
+    from modeltel.read.reports import format_seconds
+
     details = []
     if job.calibration is not None:
         cal = job.calibration
@@ -303,6 +317,8 @@ def _running_dir(args: argparse.Namespace) -> Path:
 
 
 def _show_running(args: argparse.Namespace) -> int:
+    from modeltel.read.running import running_jobs
+
     data_dir = _running_dir(args)
     bad = reading.BadLines("show")
     jobs = running_jobs(data_dir, on_bad_file=bad)
@@ -326,6 +342,8 @@ def _show_running(args: argparse.Namespace) -> int:
 
 
 def _running_table(jobs: list[RunningJob], color: bool) -> str:
+    from modeltel.read.reports import format_seconds
+
     headers = ("job", "kind", "status", "host:pid", "progress", "best loss", "elapsed", "ETA", "updated")
     cells = []
     for job in jobs:
