@@ -15,17 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from modeltel.cli import _reading as reading
-from modeltel.formats.timeline import (
-    MAX_PAGE_SPANS,
-    MissingViz,
-    group_traces,
-    render_html,
-    render_png,
-    render_run_html,
-)
-from modeltel.read.query import iter_spans, last_trace_id
 
 SUFFIXES = (".html", ".htm", ".png")
+MAX_PAGE_SPANS = 20_000
+"""Default ``--max-spans`` of a run's page: about 10 MB of HTML, which a browser opens in a second or two."""
 
 
 def _at_least_one(text: str) -> int:
@@ -69,6 +62,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _timeline(args: argparse.Namespace) -> int:
+    from modeltel.formats.timeline import MissingViz, group_traces, render_html, render_png, render_run_html
+    from modeltel.read.query import iter_spans, last_trace_id
+
     output: Path = args.output
     if output.suffix.lower() not in SUFFIXES:
         raise reading.CommandError(f"-o: {output} must end in .html or .png")

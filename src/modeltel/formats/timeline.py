@@ -30,8 +30,6 @@ from modeltel.read.reports import format_seconds
 
 MAX_ROWS = 5_000
 """Beyond this a trace is unreadable and slow to draw: the earliest spans in tree order are kept."""
-MAX_PAGE_SPANS = 20_000
-"""Default ``max_spans`` of a run's page: about 10 MB of HTML, which a browser opens in a second or two."""
 MAX_INDEX = 2_000
 """Traces listed in a run page's index; beyond this a select list is no way to find one."""
 PNG_MAX_ROWS = 200
