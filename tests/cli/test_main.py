@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from modeltel.cli.main import COMMANDS, SUMMARIES
 from reading_data import modeltel
 
@@ -45,6 +47,19 @@ def test_run_help_imports_nothing_heavy() -> None:
     loaded = _modules_after("run", "--help", prefix="")
     assert "modeltel.cli.run" in loaded
     assert not {m for m in loaded if m.startswith(HEAVY)}
+
+
+READING = ("runs", "show", "stats", "metrics", "logs", "export", "timeline", "replay", "doctor")
+"""The commands that read a data dir: their readers (numpy, pydantic models, ``modeltel.read``) load
+when the command runs, not to print its help."""
+
+
+@pytest.mark.parametrize("name", READING)
+def test_a_reading_command_help_imports_no_reader(name: str) -> None:
+    loaded = _modules_after(name, "--help", prefix="")
+    assert f"modeltel.cli.{name}" in loaded
+    heavy = {m for m in loaded if m.startswith((*HEAVY, "modeltel.read", "modeltel.store.schemas"))}
+    assert not heavy, sorted(heavy)
 
 
 def test_the_help_table_matches_each_command() -> None:
