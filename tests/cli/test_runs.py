@@ -54,15 +54,19 @@ with simulation.job("ranked"):
 """Rank ``r`` writes one job span and ``2r + 1`` run spans."""
 
 
-def start_all(commands: list[list[str]], envs: list[dict[str, str]], cwd: Path) -> None:
-    """Start every process before waiting for any (the tasks of an array run side by side)."""
+def start_all(commands: list[list[str]], envs: list[dict[str, str]], cwd: Path, data: Path) -> None:
+    """Start every process before waiting for any (the tasks of an array run side by side); each
+    must have written its own trace file."""
     running = [
         subprocess.Popen(c, env=e, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for c, e in zip(commands, envs, strict=True)
     ]
+    errors = []
     for process in running:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
+        errors.append(err)
+    assert len(list(data.glob("traces/*/*.jsonl"))) == len(commands), "".join(errors)
 
 
 def slurm_task(task: int) -> dict[str, str]:
@@ -84,7 +88,7 @@ def array_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app.write_text(textwrap.dedent(TASK_APP))
     data = root / "data"
     command = [str(BIN / "modeltel"), "run", "--", sys.executable, str(app)]
-    start_all([command] * 4, [clean_env(data, **slurm_task(t)) for t in range(4)], root)
+    start_all([command] * 4, [clean_env(data, **slurm_task(t)) for t in range(4)], root, data)
     return data
 
 
@@ -103,7 +107,28 @@ def ranks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         for rank in range(4)
     ]
-    start_all([[sys.executable, "-c", textwrap.dedent(RANK_APP)]] * 4, envs, root)
+    start_all([[sys.executable, "-c", textwrap.dedent(RANK_APP)]] * 4, envs, root, data)
+    return data
+
+
+@pytest.fixture(scope="module")
+def array_of_ranks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tasks of a SLURM array, each an ``srun -n 2`` step: four processes, two tasks of two ranks."""
+    root = tmp_path_factory.mktemp("array-ranks")
+    data = root / "data"
+    envs = [
+        clean_env(
+            data,
+            **slurm_task(task),
+            SLURM_PROCID=str(rank),
+            SLURM_LOCALID=str(rank),
+            SLURM_NTASKS="2",
+            OMPI_COMM_WORLD_RANK=str(rank),
+        )
+        for task in range(2)
+        for rank in range(2)
+    ]
+    start_all([[sys.executable, "-c", textwrap.dedent(RANK_APP)]] * 4, envs, root, data)
     return data
 
 
@@ -190,6 +215,23 @@ def test_four_ranks_are_one_run_of_four_ranks(ranks_dir: Path) -> None:
     header, rows_shown = table_rows(table.stdout, "rank")
     assert header == ["rank", "node", "processes", "spans", "errors", "duration"]
     assert [r[:5] for r in rows_shown] == [[str(r), "-", "1", str(2 * r + 2), "0"] for r in range(4)]
+
+
+def test_an_array_of_parallel_steps_is_broken_down_per_task_and_rank(array_of_ranks_dir: Path) -> None:
+    (run,) = json_of("runs", "--data-dir", str(array_of_ranks_dir))["runs"]
+    assert run["run_id"] == ARRAY_JOB
+    assert (run["processes"], run["tasks"], run["ranks"]) == (4, 2, 2)
+    rows = json_of("show", "--data-dir", str(array_of_ranks_dir), "--run", ARRAY_JOB)["by_task_rank"]
+    assert [(r["task"], r["rank"], r["spans"]) for r in rows] == [(0, 0, 2), (0, 1, 4), (1, 0, 2), (1, 1, 4)]
+    table = modeltel("show", "--data-dir", str(array_of_ranks_dir), "--run", ARRAY_JOB)
+    header, rows_shown = table_rows(table.stdout, "task")
+    assert header[:3] == ["task", "rank", "node"]
+    assert [r[:4] for r in rows_shown] == [
+        ["0", "0", "node000", "1"],
+        ["0", "1", "node000", "1"],
+        ["1", "0", "node001", "1"],
+        ["1", "1", "node001", "1"],
+    ]
 
 
 def test_a_collector_file_mixing_the_tasks_gives_the_same_breakdown(array_dir: Path, tmp_path: Path) -> None:
