@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from log_files import (
     EXPECTED_INFO_AND_UP,
     assert_in_their_spans,
+    normal,
     records,
     run,
-    normal,
+    span_ids,
     write_app,
 )
 
@@ -34,9 +34,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.mark.parametrize("how", WAYS)
-def test_stderr_is_the_apps_and_every_record_is_in_the_log_file(
-    tmp_path: Path, plain: str, how: str
-) -> None:
+def test_stderr_is_the_apps_and_every_record_is_in_the_log_file(tmp_path: Path, plain: str, how: str) -> None:
     folder = write_app(tmp_path)
     result = run(folder, how)
     assert result.returncode == 0, result.stderr
@@ -58,7 +56,7 @@ def test_stderr_is_the_apps_and_every_record_is_in_the_log_file(
     assert attributes["exception.stacktrace"].startswith("Traceback (most recent call last):")
     assert attributes["exception.stacktrace"].rstrip().endswith("ZeroDivisionError: division by zero")
     assert failed.resource["modeltel.run.id"]
-    assert failed.path.name.startswith(f"unknown_service_python-")  # <service>-<pid>-<start>.jsonl
+    assert failed.path.name.startswith("unknown_service_python-")  # <service>-<pid>-<start>.jsonl
     assert oct(failed.path.stat().st_mode & 0o777) == "0o600"
     assert oct(failed.path.parent.stat().st_mode & 0o777) == "0o700"
 
@@ -176,7 +174,11 @@ FILE_CONFIG = {
         (
             DICT_CONFIG,
             "dc.main",
-            ["configured by dictConfig", "not printed: its handler is at ERROR", "own handler, not propagated"],
+            [
+                "configured by dictConfig",
+                "not printed: its handler is at ERROR",
+                "own handler, not propagated",
+            ],
         ),
         (FILE_CONFIG, "fc.main", ["configured by fileConfig", "root's warning"]),
     ],
@@ -251,7 +253,8 @@ def test_warnings_are_captured_on_request_with_stderr_unchanged(tmp_path: Path, 
     assert warning.scope == "py.warnings" and warning.record.severity_text == "WARN"
     assert warning.body == "UserWarning: [in job] the old API is deprecated"
     assert warning.attributes["code.file.path"].endswith("main.py")
-    assert_in_their_spans(folder / "data", [r for r in found if r.body.startswith("[")] + [])
+    assert (warning.trace_id, warning.span_id) == span_ids(folder / "data")["job"]
+    assert_in_their_spans(folder / "data", [info])
     assert info.body == "[no span] after the warning"
 
 
