@@ -150,6 +150,14 @@ def known_runs(files: Sequence[Path]) -> list[str]:
     return list(seen)
 
 
+def _earliest(first: int | None, other: int | None) -> int | None:
+    return other if first is None else first if other is None else min(first, other)
+
+
+def _latest(first: int | None, other: int | None) -> int | None:
+    return other if first is None else first if other is None else max(first, other)
+
+
 @dataclass(slots=True)
 class RunProcess:
     """One process of a run: where the scheduler and the launcher put it, and what it wrote."""
@@ -165,10 +173,7 @@ class RunProcess:
     end_ns: int | None = None
 
     def add_times(self, start: int | None, end: int | None) -> None:
-        if start is not None:
-            self.start_ns = start if self.start_ns is None else min(self.start_ns, start)
-        if end is not None:
-            self.end_ns = end if self.end_ns is None else max(self.end_ns, end)
+        self.start_ns, self.end_ns = _earliest(self.start_ns, start), _latest(self.end_ns, end)
 
 
 @dataclass(slots=True)
@@ -285,12 +290,8 @@ class RunInfo:
             row.processes += 1
             row.spans += process.spans
             row.errors += process.errors
-            if process.start_ns is not None:
-                row.start_ns = (
-                    process.start_ns if row.start_ns is None else min(row.start_ns, process.start_ns)
-                )
-            if process.end_ns is not None:
-                row.end_ns = process.end_ns if row.end_ns is None else max(row.end_ns, process.end_ns)
+            row.start_ns = _earliest(row.start_ns, process.start_ns)
+            row.end_ns = _latest(row.end_ns, process.end_ns)
 
         def order(key: tuple[int | None, int | None]) -> tuple[bool, int, bool, int]:
             task, rank = key
