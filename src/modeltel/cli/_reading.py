@@ -95,6 +95,9 @@ class Sources:
     described: str
     run_id: str | None = None
     """The run chosen with ``--run`` / ``--last-run``; ``trace_files`` are then the files holding it."""
+    paths: list[Path] = field(default_factory=list)
+    data_dir: Path | None = None
+    """What ``PATH...`` or else the data dir named, for a command that reads another signal too."""
 
 
 def default_data_dir() -> Path:
@@ -123,7 +126,7 @@ def sources(args: argparse.Namespace) -> Sources:
         raise CommandError(str(exc)) from None
     summaries = summary_files(paths, data_dir)
     described = str(data_dir) if data_dir is not None else ", ".join(str(p) for p in paths)
-    found = Sources(traces, summaries, described)
+    found = Sources(traces, summaries, described, paths=paths, data_dir=data_dir)
     if hasattr(args, "last_run"):
         choose_run(found, args)
     return found
