@@ -42,6 +42,7 @@ wrapped instead: it prints exactly what it printed, and it is wrapped rather tha
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -215,6 +216,22 @@ def _show_warning(message: warnings.WarningMessage) -> None:
         bridge.warning(message.message, message.category, message.filename, message.lineno)
     finally:
         _emitting.active = False
+
+
+def _as_logging_frames(*functions: Callable[..., Any]) -> None:
+    """Give the hooks' code a file name in the ``logging`` package's folder, ``<modeltel bridge>``.
+
+    When one of the app's handlers fails, ``Handler.handleError`` prints the call stack from the
+    first frame outside that folder: with the hooks in the chain, that stack would list four more
+    frames (the hook and the logging frames above it) than without modeltel. Named so, the hooks
+    are passed over like logging's own frames, and a traceback through one still says what it is.
+    """
+    folder = os.path.dirname(logging.__file__)
+    for function in functions:
+        function.__code__ = function.__code__.replace(co_filename=os.path.join(folder, "<modeltel bridge>"))
+
+
+_as_logging_frames(_call_handlers, _handle)
 
 
 def install(

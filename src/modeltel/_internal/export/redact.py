@@ -74,13 +74,14 @@ _FIELDS = operator.attrgetter("_attributes._dict", "_events._dq", "_links._dq", 
 """What :meth:`Redactor.span` checks, read from the SDK span's own containers in one C call: the
 public properties copy events and links into new tuples on every access."""
 _KNOWN_NAMES = frozenset(v for k, v in vars(semconv).items() if k.isupper() and isinstance(v, str))
-_PAIR = re.compile(
-    r"""(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)["']?[ \t]*[:=][ \t]*"""
-    r"""(?P<value>"[^"\n]*"|'[^'\n]*'|(?:(?:bearer|basic|token|digest)[ \t]+)?[^\s"',;&)\]}>]+)""",
-    re.IGNORECASE,
+_KEY = re.compile(r"""(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)["']?[ \t]*[:=][ \t]*""")
+"""A key and its separator in text: ``key=``, ``key: ``, ``"key": ``. Only the key is consumed, so a
+value (``url=http://h/?api_key=...``) is searched for keys of its own."""
+_VALUE = re.compile(
+    r""""[^"\n]*"|'[^'\n]*'|(?:(?:bearer|basic|token|digest)[ \t]+)?[^\s"',;&()\[\]{}<>]+""", re.IGNORECASE
 )
-"""``key=value``, ``key: value``, ``"key": "value"`` in text; a value is quoted, or runs to a space
-or a delimiter, with an HTTP authorization scheme kept with its credentials."""
+"""The value after a key: quoted, or up to a space or a delimiter, with an HTTP authorization scheme
+kept with its credentials."""
 _FLAT = frozenset({str, int, float, bool})
 _TEXT_ATTRIBUTES = frozenset({"exception.message", "exception.stacktrace"})
 """Log record attributes that are text and get the text rule (see the module docstring)."""
@@ -242,16 +243,22 @@ class Redactor:
         hint = self._text_hint
         if hint is None or ("=" not in value and ":" not in value) or hint.search(value.lower()) is None:
             return value
-        redacted = _PAIR.sub(self._pair, value)
-        return value if redacted == value else redacted
-
-    def _pair(self, match: re.Match[str]) -> str:
-        whole = match.group(0)
-        if not self.is_secret(match.group("key")):
-            return whole
-        value = match.group("value")
-        quote = value[0] if len(value) > 1 and value[0] in "\"'" and value[-1] == value[0] else ""
-        return whole[: match.start("value") - match.start()] + quote + REDACTED + quote
+        parts: list[str] = []
+        end = 0
+        for key in _KEY.finditer(value):
+            if key.start() < end or not self.is_secret(key.group("key")):
+                continue
+            found = _VALUE.match(value, key.end())
+            if found is None:
+                continue
+            secret = found.group(0)
+            quote = secret[0] if len(secret) > 1 and secret[0] in "\"'" and secret[-1] == secret[0] else ""
+            parts += (value[end : found.start()], quote, REDACTED, quote)
+            end = found.end()
+        if not parts:
+            return value
+        parts.append(value[end:])
+        return "".join(parts)
 
     def _nested(self, value: Any, depth: int, text: bool) -> Any:
         """``value`` itself, or a copy with the values of its secret-looking map keys replaced (and
