@@ -77,7 +77,7 @@ def test_json_keeps_every_field(data: LogsDir) -> None:
     assert error["message"] == "fit failed" and error["level"] == "ERROR"
     assert (error["severity_number"], error["severity_text"]) == (17, "ERROR")
     assert (error["trace_id"], error["span_id"]) == (data.fit_trace, data.fit_span)
-    assert error["time"] == "2027-01-15 08:00:03.000"
+    assert error["time"] == "2027-01-15T08:00:03.000000000Z"
     assert error["time_unix_nano"] == 1_800_000_003_000_000_000
     assert error["observed_time_unix_nano"] > 0 and error["flags"] & 1
     assert (error["service"], error["pid"], error["logger"]) == ("trainer", 101, "app.fit")
@@ -289,3 +289,20 @@ def test_written_lines_are_the_official_protos(data: LogsDir) -> None:
         for line in path.read_text().splitlines():
             request = ParseDict(hex_to_base64(json.loads(line)), ExportLogsServiceRequest())
             assert logs_line(request) == line
+
+
+def test_grep_finds_text_that_the_file_escapes(tmp_path: Path) -> None:
+    """A producer may write non-ASCII as ``\\u`` escapes and ``/`` as ``\\/``: the text still matches."""
+    process = Process("escaped", 5, "run-e")
+    with process.logger("app") as logger:
+        logger.warning("température élevée in a/b")
+        logger.info("plain rows")
+    line = json.dumps(json.loads(logs_line(process.request())), ensure_ascii=True).replace("/", "\\/")
+    assert "\\u00e9" in line and "a\\/b" in line
+    day = tmp_path / "logs" / "2027-01-15"
+    day.mkdir(parents=True)
+    (day / "escaped-5-1.jsonl").write_text(line + "\n")
+    assert messages(str(tmp_path), "--grep", "élevée") == ["température élevée in a/b"]
+    assert messages(str(tmp_path), "--grep", "a/b") == ["température élevée in a/b"]
+    assert messages(str(tmp_path), "--grep", "rows") == ["plain rows"]
+    assert messages(str(tmp_path), "--grep", "absent") == []

@@ -217,13 +217,17 @@ def _exception(record: LogRecord) -> list[str]:
     return [f"{text}: {message}" if isinstance(message, str) else text]
 
 
-def _time(ns: int) -> str:
+def _time(ns: int, iso: bool = False) -> str:
+    """``2027-01-15 08:00:03.000`` for a table, ``2027-01-15T08:00:03.000000001Z`` (every digit)
+    with ``iso``; "-" for no time."""
     if not ns:
         return "-"
     try:
         moment = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
     except (OverflowError, OSError, ValueError):  # past the year 9999: shown as the number it is
         return str(ns)
+    if iso:
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{ns % 1_000_000_000:09d}Z"
     return f"{moment:%Y-%m-%d %H:%M:%S}.{ns % 1_000_000_000 // 1_000_000:03d}"
 
 
@@ -237,7 +241,7 @@ def record_json(record: LogRecord) -> dict[str, Any]:
     from modeltel.read.logs import json_value, level_name, log_message
 
     return {
-        "time": _time(record.when_ns),
+        "time": _time(record.when_ns, iso=True),
         "time_unix_nano": record.time_ns,
         "observed_time_unix_nano": record.observed_ns,
         "level": level_name(record),

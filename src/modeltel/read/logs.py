@@ -4,7 +4,7 @@ The answer of ``modeltel logs`` and of the records ``modeltel show --trace`` lis
 spans. Lines are read through :func:`modeltel.read.files.file_blocks` (bounded memory, documents
 and lines alike) and decoded by the one OTLP/JSON codec, so a Collector's ``file`` exporter output
 reads the same way as modeltel's own files. A line whose bytes cannot hold the wanted trace (in
-hex or base64) or run is passed over undecoded; a line that is not OTLP/JSON is reported and
+hex or base64), run or ``--grep`` text is passed over undecoded; a line that is not OTLP/JSON is reported and
 skipped, and every other line is still read.
 
 Levels are the log data model's severity ranges: ``TRACE`` 1-4, ``DEBUG`` 5-8, ``INFO`` 9-12,
@@ -133,6 +133,14 @@ class LogQuery:
         texts = (record.attributes.get(key) for key in _EXCEPTION_KEYS)
         return any(isinstance(text, str) and self.grep in text for text in texts)
 
+    def text_needle(self) -> bytes | None:
+        """Bytes a line must hold to hold a record ``grep`` finds: the text itself when JSON writes
+        it unescaped (printable ASCII without quote, backslash or slash); else None, no byte test."""
+        text = self.grep
+        if text is None or not all(" " <= char <= "~" and char not in '"\\/' for char in text):
+            return None
+        return text.encode()
+
     def needles(self) -> tuple[bytes, ...]:
         """Bytes a line must hold one of to hold a record of the trace: its id in hex or base64."""
         if self.trace_id is None:
@@ -156,11 +164,14 @@ def iter_logs(
 ) -> Iterator[LogRecord]:
     """The records of ``files`` that ``query`` keeps, file by file in the order written."""
     needles = query.needles()
+    text = query.text_needle()
     mark = run_mark(query.run_id) if query.run_id is not None else None
     for path in files:
         for block in file_blocks(path, on_bad_line):
             for offset, line in iter_lines(block):
                 if needles and not any(needle in line for needle in needles):
+                    continue
+                if text is not None and text not in line:
                     continue
                 if mark is not None and select_line(line, mark) is Selection.NONE:
                     continue
