@@ -30,6 +30,11 @@ RUNNING_DIR = "running"
 """``running/<pid>-<span_id>.json``: one progress record per open job, removed when it ends."""
 REPLAY_CURSOR_FILE = "replay-cursor.json"
 """How far ``modeltel replay`` got in each file, per endpoint."""
+SUMMARY_SCHEMA_VERSION = 1
+PROGRESS_SCHEMA_VERSION = 1
+CURSOR_SCHEMA_VERSION = 1
+"""The ``schema_version`` of a summary line, a progress record and the replay cursor (their models
+are in store/schemas.py; the numbers are here so that a writer needs no pydantic to stamp them)."""
 DATA_SUFFIXES = (".jsonl", ".json")
 """What a data file may be called: OTLP/JSON lines, or OTLP/JSON documents."""
 _NOT_DATA_FILES = frozenset({SUMMARIES_FILE, REPLAY_CURSOR_FILE})

@@ -17,9 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-SUMMARY_SCHEMA_VERSION = 1
-PROGRESS_SCHEMA_VERSION = 1
-CURSOR_SCHEMA_VERSION = 1
+from modeltel.store.layout import CURSOR_SCHEMA_VERSION as CURSOR_SCHEMA_VERSION
+from modeltel.store.layout import PROGRESS_SCHEMA_VERSION as PROGRESS_SCHEMA_VERSION
+from modeltel.store.layout import SUMMARY_SCHEMA_VERSION as SUMMARY_SCHEMA_VERSION
 
 
 def _finite(value: float) -> float:

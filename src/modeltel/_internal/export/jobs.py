@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -33,7 +33,9 @@ from modeltel._internal.export.local import service_of
 from modeltel._internal.export.summary import SpanStats
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE
-from modeltel.store.schemas import CalibrationSummary, QualitySnapshot, RunSummary, TrajectoryPoint
+
+if TYPE_CHECKING:  # the pydantic models load when a job ends, not at configure()
+    from modeltel.store.schemas import CalibrationSummary, QualitySnapshot, RunSummary
 
 _logger = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ def _number(attributes: Mapping[str, Any], key: str) -> Any:
 
 def calibration_summary(attributes: Mapping[str, Any], stats: SpanStats) -> CalibrationSummary:
     """Best loss, trajectory and time per phase, from the job span's attributes and its spans."""
+    from modeltel.store.schemas import CalibrationSummary, TrajectoryPoint
+
     iterations = _floats(attributes, sc.CALIBRATION_TRAJECTORY_ITERATION)
     losses = _floats(attributes, sc.CALIBRATION_TRAJECTORY_BEST_LOSS)
     direction: Literal["minimize", "maximize"] = (
@@ -183,6 +187,8 @@ def calibration_summary(attributes: Mapping[str, Any], stats: SpanStats) -> Cali
 
 def quality_snapshot(attributes: Mapping[str, Any]) -> QualitySnapshot:
     """An inference job's quality figures, from the attributes its span ended with."""
+    from modeltel.store.schemas import QualitySnapshot
+
     names = _floats(attributes, sc.INFERENCE_CLASS_NAMES)
     fractions = _floats(attributes, sc.INFERENCE_CLASS_FRACTIONS)
     columns = _floats(attributes, sc.INFERENCE_MISSING_COLUMNS)
@@ -205,6 +211,8 @@ def job_summary(
     kind: str, span: ReadableSpan, stats: SpanStats, settings: Settings, service: str
 ) -> RunSummary:
     """The summary line of one finished job span whose spans were folded into ``stats``."""
+    from modeltel.store.schemas import RunSummary
+
     attributes: Mapping[str, Any] = span.attributes or {}
     start_ns, end_ns = span.start_time or 0, span.end_time or 0
     context = span.context

@@ -36,8 +36,7 @@ from modeltel._internal.config import DEFAULT_REDACT_KEYS
 from modeltel._internal.export.redact import Redactor
 from modeltel._internal.process import start_ticks
 from modeltel.store.files import remove_file, replace_file
-from modeltel.store.layout import RUNNING_DIR
-from modeltel.store.schemas import PROGRESS_SCHEMA_VERSION
+from modeltel.store.layout import PROGRESS_SCHEMA_VERSION, RUNNING_DIR
 
 _logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -28,7 +28,9 @@ from modeltel._internal.export.local import Losses, service_of
 from modeltel.formats.sdk_json import read_fields
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE
-from modeltel.store.schemas import DurationStats, NumericStats, RunSummary
+
+if TYPE_CHECKING:  # the pydantic models load when a summary is made, at exit, not at configure()
+    from modeltel.store.schemas import DurationStats, NumericStats, RunSummary
 
 RESERVOIR_SIZE = 65_536
 
@@ -97,6 +99,8 @@ class _NameStats:
                 self.reservoir[slot] = seconds[index]
 
     def stats(self) -> DurationStats:
+        from modeltel.store.schemas import DurationStats
+
         ordered = sorted(self.reservoir)
         return DurationStats(
             count=self.count,
@@ -136,6 +140,8 @@ class _Numeric:
         self.max = max(self.max, max(values))
 
     def stats(self) -> NumericStats:
+        from modeltel.store.schemas import NumericStats
+
         return NumericStats(
             count=self.count, sum=self.sum, mean=self.sum / self.count, min=self.min, max=self.max
         )
@@ -198,6 +204,8 @@ class SpanStats:
         self, *, service: str, run_id: str, pid: int, started_ns: int, dropped: int = 0
     ) -> RunSummary:
         """The summary of everything this process exported since ``started_ns``."""
+        from modeltel.store.schemas import RunSummary
+
         end = datetime.now(UTC)
         start = datetime.fromtimestamp(started_ns / 1e9, UTC)
         return RunSummary(

@@ -1,0 +1,30 @@
+"""What ``import modeltel; modeltel.configure()`` loads, counted in a fresh interpreter.
+
+Start-up is paid by every process (a sweep of 10,000 short runs pays it 10,000 times), so the
+configuration imports only what it uses when it uses it: the summary models (pydantic) load when a
+summary is written, the readers (numpy) never.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from otlp_files import base_env
+
+
+def _loaded_by_configure(data_dir: Path) -> set[str]:
+    code = "import sys, modeltel\nmodeltel.configure()\nprint('LOADED', *sorted(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=base_env(data_dir), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.rsplit("LOADED", 1)[1].split())
+
+
+def test_configure_loads_no_reader_and_no_summary_model(tmp_path: Path) -> None:
+    loaded = _loaded_by_configure(tmp_path / "data")
+    assert "opentelemetry.sdk.trace" in loaded  # it did configure
+    unwanted = {m for m in loaded if m.startswith(("numpy", "modeltel.read", "modeltel.store.schemas"))}
+    assert not unwanted, sorted(unwanted)
