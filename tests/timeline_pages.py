@@ -3,9 +3,9 @@
 ``look(page, ...)`` runs ``actions`` (JavaScript: clicks, typing into the filter, picking a trace)
 after the page's own script, then writes what is rendered into a ``<pre id="seen">`` that the test
 reads back from Chromium's DOM: the text of every row whose label is laid out (a collapsed or
-filtered row has no layout box, so it is not in the list), the legend with its swatch colours, and
-the bar colour of each visible row. Everything comes from the browser's layout and computed styles,
-not from the page's markup.
+filtered row has no layout box, so it is not in the list), the legend with its swatch colours, the
+bar colour and the log marks of each visible row. Everything comes from the browser's layout and
+computed styles, not from the page's markup.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ _REPORT = """
     rows: rows.map(r => text(r.querySelector('.label'))),
     collapsed: rows.filter(r => r.classList.contains('collapsed')).map(r => text(r.querySelector('.label'))),
     bars: rows.map(r => getComputedStyle(r.querySelector('.bar')).backgroundColor),
+    marks: rows.map(r => { const bar = r.querySelector('.bar').getBoundingClientRect();
+      return [...r.querySelectorAll('.mark')].filter(shown).map(m => { const b = m.getBoundingClientRect();
+        const x = (b.left + b.right) / 2;
+        const inside = bar.left - 1 <= x && x <= bar.right + 1;
+        return [m.title, getComputedStyle(m).backgroundColor, inside]; }); }),
     legend: [...document.querySelectorAll('#legend .entry')].filter(shown).map(e => [
       text(e), getComputedStyle(e.querySelector('.swatch')).backgroundColor]),
     notes: [...document.querySelectorAll('.note')].filter(shown).map(text),
@@ -84,6 +89,8 @@ class Seen:
     rows: list[str]
     collapsed: list[str]
     bars: list[str]
+    marks: list[list[list[Any]]]
+    """Per visible row, its log marks: ``[title, colour, centred within the row's bar]``."""
     legend: list[list[str]]
     notes: list[str]
     options: list[list[Any]]

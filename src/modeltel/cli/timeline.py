@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
+
+if TYPE_CHECKING:
+    from modeltel.formats.otlp import LogRecord
 
 SUFFIXES = (".html", ".htm", ".png")
 MAX_PAGE_SPANS = 20_000
@@ -94,19 +97,41 @@ def _timeline(args: argparse.Namespace) -> int:
             render_png(drawn, output)
         except MissingViz as exc:
             raise reading.CommandError(str(exc), reading.EXIT_FAILURE) from None
-    else:
-        with reading.output(str(output)) as out:
-            if found.run_id is None:
-                out.write(render_html(drawn))
-            else:
-                out.write(render_run_html(groups, trace, max_spans=args.max_spans))
-    index = ""
-    if found.run_id is not None and output.suffix.lower() != ".png":
-        held = sum(1 for g in groups if g.spans)
-        index = f", with an index of {len(groups):,} traces of run {found.run_id}"
-        if held < len(groups):
-            index += f" ({held:,} of them in the page)"
-    print(
-        f"modeltel timeline: {len(drawn):,} spans of trace {trace} drawn to {output}{index}", file=sys.stderr
-    )
+        print(f"modeltel timeline: {len(drawn):,} spans of trace {trace} drawn to {output}", file=sys.stderr)
+        return reading.EXIT_OK
+    held = {g.trace_id for g in groups if g.spans}
+    logs = _trace_logs(found, held, bad)
+    with reading.output(str(output)) as out:
+        if found.run_id is None:
+            out.write(render_html(drawn, logs=logs.get(trace, [])))
+        else:
+            out.write(render_run_html(groups, trace, max_spans=args.max_spans, logs=logs))
+    said = f"modeltel timeline: {len(drawn):,} spans of trace {trace} drawn to {output}"
+    if found.run_id is not None:
+        said += f", with an index of {len(groups):,} traces of run {found.run_id}"
+        if len(held) < len(groups):
+            said += f" ({len(held):,} of them in the page)"
+    marked = len(logs.get(trace, []))
+    if marked:
+        said += f", {reading.counted(marked, 'log record')} marked"
+    print(said, file=sys.stderr)
     return reading.EXIT_OK
+
+
+def _trace_logs(
+    found: reading.Sources, traces: set[str], bad: reading.BadLines
+) -> dict[str, list[LogRecord]]:
+    """The log records of ``traces`` (those logged in a span) in the log files beside the traces."""
+    from modeltel.read.logs import LogQuery, iter_logs
+    from modeltel.store.layout import SourceError, data_files
+
+    try:
+        files = data_files(found.paths, found.data_dir, "logs")
+    except SourceError:
+        return {}
+    query = LogQuery(trace_id=next(iter(traces)) if len(traces) == 1 else None, run_id=found.run_id)
+    found_logs: dict[str, list[LogRecord]] = {}
+    for record in iter_logs(files, query, on_bad_line=bad):
+        if record.trace_id in traces and record.span_id:
+            found_logs.setdefault(record.trace_id, []).append(record)
+    return found_logs

@@ -1,7 +1,8 @@
 """The timeline page's inline style and script (kept apart from the Python that fills in the data).
 
 The script draws the trace picked in the index from the JSON the page embeds, and keeps the rows'
-state: collapsed subtrees, the filter (a row shows when it or one of its descendants matches, and
+state: collapsed subtrees, the filter (a row shows when it, a descendant or one of its log records
+matches, and
 while a filter is typed collapsing is set aside so no match hides), the hover card. It reads no
 URL and loads nothing, so the page works from a file with no network.
 """
@@ -42,6 +43,9 @@ border-bottom:1px solid #f1f3f7}
 .bar{position:absolute;top:5px;height:12px;min-width:2px;border-radius:2px;background:#4c7bd9}
 .dur{position:absolute;top:3px;font-size:11px;color:#5b6475;white-space:nowrap;padding-left:4px}
 .dur.inside{color:#fff;padding:0 4px 0 0;top:4px;font-size:10px}
+.mark{position:absolute;top:3px;width:2px;height:16px;margin-left:-1px;background:#1d2433;
+box-shadow:0 0 0 1px #fff;z-index:1;cursor:help}
+.mark.bad{background:#d93b3b}
 .row.error .bar{background:#d93b3b}
 .row.error .name{color:#b42323;font-weight:600}
 .row:hover .label,.row:hover .track{background:#f4f7fd}
@@ -51,6 +55,7 @@ border-bottom:1px solid #f1f3f7}
 border-radius:6px;font-size:12px;z-index:5;pointer-events:none;box-shadow:0 4px 16px rgba(0,0,0,.25)}
 #tip table{border-collapse:collapse}#tip td{padding:1px 6px;vertical-align:top;word-break:break-all}
 #tip td:first-child{color:#a9b4c8;white-space:nowrap}
+#tip{white-space:pre-wrap}#tip table{white-space:normal}
 .note{padding:8px 18px;margin:0;color:#8a5a00}
 """
 
@@ -69,6 +74,9 @@ function rowHtml(r, i) {
   const tag = r.tag ? ' <span class="tag">' + esc(r.tag) + '</span>' : '';
   const svc = r.svc ? ' <span class="svc">' + esc(r.svc) + '</span>' : '';
   const colour = r.proc >= 0 && !r.error ? ';background:' + trace.legend[r.proc].colour : '';
+  const marks = r.logs.map(([x, text, bad]) =>
+    '<span class="mark' + (bad ? ' bad' : '') + '" style="left:' + x + '%" title="' + esc(text) + '"></span>'
+  ).join('');
   const end = r.x + r.w;
   const dur = end > 85
     ? '<span class="dur inside" style="right:' + (100 - end).toFixed(4) + '%">' + esc(r.dur) + '</span>'
@@ -76,7 +84,7 @@ function rowHtml(r, i) {
   return '<div class="row' + (r.error ? ' error' : '') + '" data-i="' + i + '" data-span-id="' + esc(r.id)
     + '"><div class="label" style="padding-left:' + r.depth * 16 + 'px">' + toggle
     + '<span class="name">' + esc(r.name) + '</span>' + tag + svc + '</div><div class="track">'
-    + '<div class="bar" style="left:' + r.x + '%;width:' + r.w + '%' + colour + '"></div>' + dur
+    + '<div class="bar" style="left:' + r.x + '%;width:' + r.w + '%' + colour + '"></div>' + marks + dur
     + '</div></div>';
 }
 
@@ -115,8 +123,8 @@ function draw(k) {
 
 function matching() {
   if (haystack === null) {
-    haystack = trace.rows.map(r =>
-      [r.name, r.tag || '', ...Object.entries(r.info).flat()].join('\\n').toLowerCase());
+    haystack = trace.rows.map(r => [r.name, r.tag || '', ...Object.entries(r.info).flat(),
+      ...r.logs.map(m => m[1])].join('\\n').toLowerCase());
   }
   return haystack;
 }
@@ -170,9 +178,14 @@ addEventListener('resize', fitTicks);
 grid.addEventListener('mousemove', e => {
   const row = e.target.closest('.row');
   if (!row) { tip.style.display = 'none'; return; }
-  const info = trace.rows[+row.dataset.i].info;
-  tip.innerHTML = '<table>' + Object.entries(info).map(([k, v]) =>
-    '<tr><td>' + esc(k) + '</td><td>' + esc(v) + '</td></tr>').join('') + '</table>';
+  const mark = e.target.closest('.mark');
+  if (mark) {
+    tip.textContent = mark.title;
+  } else {
+    const info = trace.rows[+row.dataset.i].info;
+    tip.innerHTML = '<table>' + Object.entries(info).map(([k, v]) =>
+      '<tr><td>' + esc(k) + '</td><td>' + esc(v) + '</td></tr>').join('') + '</table>';
+  }
   tip.style.display = 'block';
   tip.style.left = Math.min(e.clientX + 14, innerWidth - tip.offsetWidth - 8) + 'px';
   tip.style.top = Math.min(e.clientY + 14, innerHeight - tip.offsetHeight - 8) + 'px';

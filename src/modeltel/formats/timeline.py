@@ -3,7 +3,9 @@
 Rows are spans in tree order (a child under its parent, siblings by start time, indented by
 depth), each labelled with its name and the attribute that tells it from its siblings
 (``calibration.iteration #7``); bars sit on a shared time axis; error spans are red. When a trace
-ran in several processes, bars take their process's colour and a legend names them.
+ran in several processes, bars take their process's colour and a legend names them. A log record
+logged in a span is a tick on that span's row at the record's time, red from ERROR up, its
+message in the tick's title.
 
 The page is one file with no external resource: the traces ride in it as JSON and an inline
 script draws the one picked in its index, collapses subtrees and filters rows. A run's page holds
@@ -17,15 +19,17 @@ import html
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeltel._internal import semconv as sc
 from modeltel.formats._timeline_labels import process_key, process_names, span_tag
 from modeltel.formats._timeline_page import SCRIPT, STYLE
 from modeltel.formats.flat import iso_time
-from modeltel.formats.otlp import KIND_NAMES, STATUS_NAMES, Span
+from modeltel.formats.otlp import KIND_NAMES, STATUS_NAMES, LogRecord, Span
+from modeltel.read.logs import LEVELS, level_name, log_message, severity
 from modeltel.read.reports import format_seconds
 
 MAX_ROWS = 5_000
@@ -33,7 +37,12 @@ MAX_ROWS = 5_000
 MAX_INDEX = 2_000
 """Traces listed in a run page's index; beyond this a select list is no way to find one."""
 PNG_MAX_ROWS = 200
+MAX_MARKS = 5_000
+"""Log ticks drawn per trace; past this the earliest are kept and the page says so."""
+MAX_MARK_CHARS = 500
+"""A tick's title (level, time and message) is cut here: a record's body can be a whole document."""
 ERROR_COLOUR = "#d93b3b"
+MARK_COLOUR = "#1d2433"
 PROCESS_COLOURS = (
     "#4c7bd9", "#2a9d8f", "#e09f3e", "#8e6bbf", "#5a9e3a",
     "#d46ba3", "#3aa6c9", "#b5832a", "#6b7a8f", "#9aa83a",
@@ -151,12 +160,48 @@ def row_label(span: Span) -> str:
     return f"{span.name} {tag}" if tag else span.name
 
 
+def _marks(
+    logs: Sequence[LogRecord], rows: Sequence[Row], begin: int, total_s: float
+) -> tuple[dict[int, list[list[Any]]], str]:
+    """Row index -> its ticks ``[x %, title, ERROR or above]``, and a note on records not drawn."""
+    where = {row.span.span_id: index for index, row in enumerate(rows)}
+    placed = [record for record in sorted(logs, key=lambda r: r.when_ns) if record.span_id in where]
+    drawn = placed[:MAX_MARKS]
+    marks: dict[int, list[list[Any]]] = {}
+    for record in drawn:
+        x = min(max(100 * (record.when_ns - begin) / 1e9 / total_s, 0.0), 100.0)
+        text = f"{level_name(record)} at +{format_seconds((record.when_ns - begin) / 1e9)}: {_logged(record)}"
+        if len(text) > MAX_MARK_CHARS:
+            text = text[: MAX_MARK_CHARS - 1] + "…"
+        marks.setdefault(where[record.span_id], []).append(
+            [round(x, 4), text, severity(record) >= LEVELS["ERROR"]]
+        )
+    notes = []
+    if len(drawn) < len(placed):
+        notes.append(f"showing the first {len(drawn):,} of {len(placed):,} log records")
+    if len(placed) < len(logs):
+        notes.append(f"{_counted(len(logs) - len(placed), 'log record')} of this trace not on a drawn span")
+    return marks, "; ".join(notes)
+
+
+def _logged(record: LogRecord) -> str:
+    """The record's message, and the exception it carries (type: message) on the next line."""
+    kind = record.attributes.get(sc.EXCEPTION_TYPE)
+    message = record.attributes.get(sc.EXCEPTION_MESSAGE)
+    if not isinstance(kind, str):
+        return log_message(record)
+    return f"{log_message(record)}\n{kind}: {message if isinstance(message, str) else ''}"
+
+
 def trace_title(root: Span | None, trace_id: str) -> str:
     return f"{row_label(root)} · trace {trace_id}" if root is not None else f"trace {trace_id}"
 
 
-def trace_view(spans: Sequence[Span], *, title: str | None = None) -> dict[str, Any]:
-    """One trace as the page's script draws it: title, summary, axis ticks, legend and rows."""
+def trace_view(
+    spans: Sequence[Span], *, title: str | None = None, logs: Sequence[LogRecord] = ()
+) -> dict[str, Any]:
+    """One trace as the page's script draws it: title, summary, axis ticks, legend, rows and the
+    ticks of ``logs`` (the trace's log records) on their spans' rows."""
     rows = tree_rows(spans)
     shown = rows[:MAX_ROWS]
     begin = min(s.start_ns for s in spans)
@@ -166,6 +211,13 @@ def trace_view(spans: Sequence[Span], *, title: str | None = None) -> dict[str, 
     kids = Counter(row.parent for row in shown)
     trace_id = spans[0].trace_id
     errors = sum(1 for s in spans if s.is_error)
+    marks, marks_note = _marks(logs, shown, begin, total_s)
+    if marks:
+        legend = [
+            *legend,
+            {"label": "log record", "colour": MARK_COLOUR},
+            {"label": "log record, ERROR or above", "colour": ERROR_COLOUR},
+        ]
     view_rows = []
     for index, row in enumerate(shown):
         span = row.span
@@ -186,6 +238,7 @@ def trace_view(spans: Sequence[Span], *, title: str | None = None) -> dict[str, 
                 "dur": format_seconds(span.duration_s),
                 "error": span.is_error,
                 "info": _describe(span),
+                "logs": marks.get(index, []),
             }
         )
     return {
@@ -195,7 +248,14 @@ def trace_view(spans: Sequence[Span], *, title: str | None = None) -> dict[str, 
             f"{_counted(len(spans), 'span')} · {_counted(errors, 'error')} · {format_seconds(total_s)} · "
             f"{', '.join(services)} · started {iso_time(begin)}"
         ),
-        "note": f"showing the first {len(shown):,} of {len(rows):,} spans" if len(rows) > len(shown) else "",
+        "note": "; ".join(
+            part
+            for part in (
+                f"showing the first {len(shown):,} of {len(rows):,} spans" if len(rows) > len(shown) else "",
+                marks_note,
+            )
+            if part
+        ),
         "ticks": [[round(100 * t / total_s, 4), format_seconds(t)] for t in _ticks(total_s)],
         "legend": legend,
         "rows": view_rows,
@@ -291,21 +351,29 @@ def _page(data: dict[str, Any], heading: str) -> str:
     )
 
 
-def render_html(spans: Sequence[Span], *, title: str | None = None) -> str:
-    """The whole page for one trace's ``spans``."""
-    view = trace_view(spans, title=title)
+def render_html(spans: Sequence[Span], *, title: str | None = None, logs: Sequence[LogRecord] = ()) -> str:
+    """The whole page for one trace's ``spans`` (and its log records, ``logs``)."""
+    view = trace_view(spans, title=title, logs=logs)
     data = {"traces": [view], "initial": 0, "index": [], "note": ""}
     return _page(data, view["title"])
 
 
-def render_run_html(groups: Sequence[TraceGroup], chosen: str, *, max_spans: int) -> str:
-    """A run's page: ``chosen`` drawn first, the index switching to any other trace it holds."""
+def render_run_html(
+    groups: Sequence[TraceGroup],
+    chosen: str,
+    *,
+    max_spans: int,
+    logs: Mapping[str, Sequence[LogRecord]] | None = None,
+) -> str:
+    """A run's page: ``chosen`` drawn first, the index switching to any other trace it holds;
+    ``logs`` are the log records by trace id."""
     listed = [g for g in groups if g.trace_id == chosen] + [g for g in groups if g.trace_id != chosen][
         : MAX_INDEX - 1
     ]
     listed.sort(key=lambda g: (g.start_ns, g.trace_id))
     held = [g for g in listed if g.spans]
-    traces = [trace_view(g.spans) for g in held if g.spans]
+    logged = logs or {}
+    traces = [trace_view(g.spans, logs=logged.get(g.trace_id, ())) for g in held if g.spans]
     initial = next(i for i, g in enumerate(held) if g.trace_id == chosen)
     notes = []
     if len(held) < len(groups):
