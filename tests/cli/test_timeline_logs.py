@@ -19,6 +19,8 @@ from opentelemetry import trace
 log = logging.getLogger("app.fit")
 logging.basicConfig(level=logging.INFO)
 tracer = trace.get_tracer("app")
+with tracer.start_as_current_span("warm-up"):
+    log.info("warming up")
 with tracer.start_as_current_span("fit"):
     log.info("loaded 3 rows")
     with tracer.start_as_current_span("step"):
@@ -47,7 +49,7 @@ def test_log_records_are_ticks_on_their_spans(logged: Path, tmp_path: Path) -> N
     page = tmp_path / "t.html"
     result = modeltel("timeline", "--data-dir", str(logged), "-o", str(page))
     assert result.returncode == 0, result.stderr
-    assert result.stderr.endswith(f"drawn to {page}, 3 log records marked\n")
+    assert result.stderr.endswith(f"drawn to {page}, 3 log records marked\n")  # the last trace's
     shot = tmp_path / "shot.png"
     seen = look(page, tmp_path, screenshot=shot)
     assert seen.rows == ["fit", "step"]
@@ -63,6 +65,19 @@ def test_log_records_are_ticks_on_their_spans(logged: Path, tmp_path: Path) -> N
 
     by_message = look(page, tmp_path, "toggle('fit'); type('slow step');")
     assert by_message.rows == ["fit", "step"] and by_message.matches == "1 of 2 spans match"
+
+
+def test_a_run_page_marks_every_trace_it_holds(logged: Path, tmp_path: Path) -> None:
+    page = tmp_path / "run.html"
+    result = modeltel("timeline", "--data-dir", str(logged), "--last-run", "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    first = look(page, tmp_path)
+    assert first.rows == ["fit", "step"] and [len(marks) for marks in first.marks] == [1, 2]
+    (warm_up,) = [value for value, text, _ in first.options if text.startswith("warm-up")]
+    other = look(page, tmp_path, f"pick('{warm_up}');")
+    assert other.rows == ["warm-up"]
+    ((mark,),) = other.marks
+    assert re.fullmatch(r"INFO at \+\S+ \S+: warming up", mark[0]) and mark[1:] == [DARK, True]
 
 
 def test_a_trace_without_logs_has_no_marks(tmp_path: Path, logged: Path) -> None:
