@@ -306,3 +306,21 @@ def test_grep_finds_text_that_the_file_escapes(tmp_path: Path) -> None:
     assert messages(str(tmp_path), "--grep", "a/b") == ["température élevée in a/b"]
     assert messages(str(tmp_path), "--grep", "rows") == ["plain rows"]
     assert messages(str(tmp_path), "--grep", "absent") == []
+
+
+def test_export_otlp_json_keeps_a_runs_and_a_windows_log_records(data: LogsDir, tmp_path: Path) -> None:
+    def exported(*args: str) -> list[str]:
+        out = tmp_path / "out.jsonl"
+        result = modeltel("export", "--format", "otlp-json", "-o", str(out), *args, str(data.path))
+        assert result.returncode == 0, result.stderr
+        return sorted(
+            r["body"].get("stringValue", "map")
+            for line in out.read_text().splitlines()
+            for rl in json.loads(line).get("resourceLogs", [])
+            for sl in rl["scopeLogs"]
+            for r in sl["logRecords"]
+        )
+
+    assert exported("--run", "run-b") == ["disk full", "map", "scored 10 rows"]
+    window = ("--since", "2027-01-15T08:00:02Z", "--until", "2027-01-15T08:00:05Z")
+    assert exported(*window) == ["cache miss seed=7", "fit failed", "outside any span"]
