@@ -44,13 +44,14 @@ class CommandError(Exception):
         self.code = code
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser, *, files: str = "trace files") -> None:
+    """``PATH...`` (``files``, e.g. "log files", or folders) and ``--data-dir``."""
     parser.add_argument(
         "paths",
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="trace files or folders, any OTLP/JSON (a Collector file exporter's too); default: the data dir",
+        help=f"{files} or folders, any OTLP/JSON (a Collector file exporter's too); default: the data dir",
     )
     parser.add_argument(
         "--data-dir",

@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
         help="log records in time order, with their level, logger, trace and span",
         description="Log records in time order: time, level, service, pid, logger, trace, span, message.",
     )
-    reading.add_source_arguments(parser)
+    reading.add_source_arguments(parser, files="log files")
     reading.add_trace_arguments(parser, last_help="the latest trace that has log records")
     reading.add_run_arguments(parser)
     parser.add_argument(
