@@ -170,7 +170,10 @@ def _marks(
     marks: dict[int, list[list[Any]]] = {}
     for record in drawn:
         x = min(max(100 * (record.when_ns - begin) / 1e9 / total_s, 0.0), 100.0)
-        text = f"{level_name(record)} at +{format_seconds((record.when_ns - begin) / 1e9)}: {_logged(record)}"
+        offset = (record.when_ns - begin) / 1e9  # below 0 when another process's clock runs behind
+        sign = "+" if offset >= 0 else "-"
+        at = f"{sign}{format_seconds(abs(offset))}" if record.when_ns else "an unknown time"
+        text = f"{level_name(record)} at {at}: {_logged(record)}"
         if len(text) > MAX_MARK_CHARS:
             text = text[: MAX_MARK_CHARS - 1] + "…"
         marks.setdefault(where[record.span_id], []).append(
@@ -272,6 +275,7 @@ class TraceGroup:
     start_ns: int = 0
     end_ns: int = 0
     root: Span | None = None
+    """The earliest span without a parent, else (a trace read in part) the earliest span."""
     spans: list[Span] | None = field(default_factory=list)
     """``None`` once the trace was left out of the page (its count pushed past ``max_spans``)."""
 
@@ -280,15 +284,11 @@ class TraceGroup:
         self.end_ns = max(self.end_ns, span.end_ns)
         self.count += 1
         self.errors += span.is_error
-        if not span.parent_span_id and (self.root is None or span.start_ns < self.root.start_ns):
+        if self.root is None or _root_rank(span) > _root_rank(self.root):
             self.root = span
 
     def label(self) -> str:
-        root = (
-            f"{self.root.name}{' ' + span_tag(self.root) if span_tag(self.root) else ''}"
-            if self.root
-            else "?"
-        )
+        root = row_label(self.root) if self.root is not None else "?"
         parts = [root, _counted(self.count, "span"), format_seconds((self.end_ns - self.start_ns) / 1e9)]
         if self.errors:
             parts.append(_counted(self.errors, "error"))
@@ -296,6 +296,11 @@ class TraceGroup:
         if self.spans is None:
             parts.append("not in this page")
         return " · ".join(parts)
+
+
+def _root_rank(span: Span) -> tuple[bool, int]:
+    """Higher for a span without a parent, then for an earlier one."""
+    return not span.parent_span_id, -span.start_ns
 
 
 def group_traces(spans: Iterable[Span], *, keep: str, max_spans: int) -> list[TraceGroup]:
