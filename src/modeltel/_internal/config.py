@@ -17,12 +17,10 @@ import re
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from modeltel._internal.cluster import (
     RANKS_CHOICES,
@@ -167,10 +165,9 @@ def mask_url(value: str) -> str:
 DEFAULT_REDACT_KEYS = next(str(v.default) for v in ENV_VARS if v.name == "MODELTEL_REDACT_KEYS").split(",")
 
 
-class ConfigProblem(BaseModel):
+@dataclass(frozen=True)
+class ConfigProblem:
     """One bad variable: which, the offending value (secrets masked), and why it is bad."""
-
-    model_config = ConfigDict(frozen=True)
 
     variable: str
     value: str
@@ -192,14 +189,38 @@ class ConfigWarning(UserWarning):
     """Issued once per bad variable when an application runs on with the default."""
 
 
-class OtlpSignalSettings(BaseModel):
-    """Resolved OTLP exporter arguments for one signal."""
+class SecretStr:
+    """A header value that never shows: ``repr`` and ``str`` are asterisks, and only
+    :meth:`get_secret_value` gives the value (to the exporter, never to a log or a file)."""
 
-    model_config = ConfigDict(frozen=True)
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class OtlpSignalSettings:
+    """Resolved OTLP exporter arguments for one signal."""
 
     endpoint: str | None = None
     protocol: OtlpProtocol = "grpc"
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = field(default_factory=dict)
     timeout_s: float = 10.0
 
     def header_values(self) -> dict[str, str]:
@@ -207,17 +228,21 @@ class OtlpSignalSettings(BaseModel):
         return {k: v.get_secret_value() for k, v in self.headers.items()}
 
 
-class Settings(BaseModel):
-    """Effective configuration. Built by :func:`load_settings`; passed to everything that needs it."""
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration. Built by :func:`load_settings`; passed to everything that needs it.
 
-    model_config = ConfigDict(frozen=True)
+    Plain dataclasses, not pydantic models: every process that configures telemetry builds one, and
+    pydantic's import and model building cost more than the trace SDK's import; the values are
+    checked by :func:`load_settings` before they get here.
+    """
 
     enabled: bool = True
     data_dir: Path = Path("./modeltel-data")
     jsonl: bool = True
     capture_content: bool = False
     redact_keys: tuple[str, ...] = tuple(DEFAULT_REDACT_KEYS)
-    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ranks: str = "all"
     """MODELTEL_RANKS, validated; ranks it does not pick export to JSONL only."""
     service_name: str | None = None
@@ -227,7 +252,7 @@ class Settings(BaseModel):
     log_level: int | None = None
     """MODELTEL_LOG_LEVEL as a number: the capture threshold; None captures what the app's loggers pass."""
     log_warnings: bool = False
-    otlp: dict[Signal, OtlpSignalSettings] = Field(default_factory=dict)
+    otlp: dict[Signal, OtlpSignalSettings] = field(default_factory=dict)
     sampler: str = "parentbased_always_on"
     sampler_arg: float | None = None
     bsp_schedule_delay_ms: int = 5000
@@ -236,7 +261,7 @@ class Settings(BaseModel):
     bsp_export_timeout_ms: int = 30000
     metric_export_interval_ms: int = 60000
     metric_export_timeout_ms: int = 30000
-    sources: dict[str, str] = Field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
     """Where each setting came from (variable name or "default"), for ``modeltel doctor``."""
 
 
@@ -613,7 +638,24 @@ def load_settings(
             raise ConfigError(reader.problems)
         for problem in reader.problems:
             warnings.warn(f"modeltel: {problem}", ConfigWarning, stacklevel=2)
-    return Settings.model_validate(values)
+    return _settings(values)
+
+
+_TUPLE_FIELDS = ("redact_keys", "traces_exporters", "metrics_exporters", "logs_exporters")
+
+
+def _settings(values: dict[str, object]) -> Settings:
+    """``Settings(**values)``, taking what ``configure()`` keywords may give loosely: a data dir as
+    a string, a tuple as a list; a keyword that names no setting is ignored."""
+    names = Settings.__dataclass_fields__
+    kept = {name: value for name, value in values.items() if name in names}
+    data_dir = kept.get("data_dir")
+    if isinstance(data_dir, str | os.PathLike) and not isinstance(data_dir, Path):
+        kept["data_dir"] = Path(data_dir)
+    for name in _TUPLE_FIELDS:
+        if isinstance(kept.get(name), list):
+            kept[name] = tuple(kept[name])  # type: ignore[arg-type]
+    return Settings(**kept)  # type: ignore[arg-type]
 
 
 def _integer_override(reader: _Reader, name: str, value: object, setting: IntegerSetting) -> int:

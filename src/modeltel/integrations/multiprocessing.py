@@ -42,6 +42,7 @@ they aggregate in the process and leave at the export interval and at exit.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import multiprocessing.pool
 import multiprocessing.process
 import os
@@ -73,7 +74,7 @@ _PROCESS_ATTRIBUTE = "_modeltel_context"
 
 def worker_overrides(settings: Settings) -> dict[str, Any]:
     """The parent's effective settings as :func:`modeltel.configure` keyword overrides for a child."""
-    values = {name: getattr(settings, name) for name in Settings.model_fields if name != "sources"}
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "sources"}
     values["data_dir"] = settings.data_dir.absolute()
     return values
 
