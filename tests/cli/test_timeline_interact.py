@@ -145,3 +145,29 @@ def test_bad_choices_are_one_line_errors(demo: Path, tmp_path: Path) -> None:
     run = modeltel("timeline", "--data-dir", str(demo), "--last-run", "--trace", other, "-o", out)
     assert run.returncode == 1
     assert re.fullmatch(rf"modeltel timeline: trace {other} not found in run \w+ in {demo}\n", run.stderr)
+
+
+def test_a_trace_read_in_part_is_named_by_its_earliest_span(tmp_path: Path) -> None:
+    """A trace whose root is in no file read (another host's, a lost line) still has a name in the index."""
+
+    def span(trace: str, span_id: str, name: str, start_s: int, parent: str = "") -> dict[str, object]:
+        return {
+            "traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": name,
+            "startTimeUnixNano": str(start_s * 10**9), "endTimeUnixNano": str((start_s + 1) * 10**9),
+        }  # fmt: skip
+
+    resource = {"attributes": [{"key": "modeltel.run.id", "value": {"stringValue": "run-p"}}]}
+    spans = [
+        span("aa" * 16, "01" * 8, "simulation.job", 10),
+        span("bb" * 16, "03" * 8, "later child", 21, parent="ff" * 8),
+        span("bb" * 16, "02" * 8, "earliest child", 20, parent="ff" * 8),
+    ]
+    source = tmp_path / "in" / "spans.json"
+    source.parent.mkdir()
+    request = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}
+    source.write_text(json.dumps(request, separators=(",", ":")) + "\n")
+    page = tmp_path / "t.html"
+    result = modeltel("timeline", str(source.parent), "--run", "run-p", "--trace", "aa" * 16, "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    labels = [text.split(" · ")[0] for _, text, _ in look(page, tmp_path).options]
+    assert labels == ["simulation.job", "earliest child"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -88,3 +89,32 @@ def test_a_trace_without_logs_has_no_marks(tmp_path: Path, logged: Path) -> None
     assert result.stderr.endswith(f"drawn to {page}\n")
     seen = look(page, tmp_path)
     assert seen.marks == [[], []] and seen.legend == []
+
+
+def test_a_record_with_no_time_or_before_the_trace_says_so(tmp_path: Path) -> None:
+    trace, span_id = "ab" * 16, "cd" * 8
+    span = {
+        "traceId": trace, "spanId": span_id, "name": "job",
+        "startTimeUnixNano": "5000000000", "endTimeUnixNano": "6000000000",
+    }  # fmt: skip
+    records = [
+        {"severityNumber": 17, "body": {"stringValue": "no clock"}, "traceId": trace, "spanId": span_id},
+        {
+            "timeUnixNano": "4750000000", "severityNumber": 9, "body": {"stringValue": "clock behind"},
+            "traceId": trace, "spanId": span_id,
+        },
+    ]  # fmt: skip
+    data = tmp_path / "data"
+    for signal, document in (
+        ("traces", {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
+        ("logs", {"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]}),
+    ):
+        day = data / signal / "2026-01-01"
+        day.mkdir(parents=True)
+        (day / "app-1-1.jsonl").write_text(json.dumps(document, separators=(",", ":")) + "\n")
+    page = tmp_path / "t.html"
+    result = modeltel("timeline", "--data-dir", str(data), "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    ((unknown, behind),) = look(page, tmp_path).marks
+    assert unknown[:2] == ["ERROR at an unknown time: no clock", RED]
+    assert behind[:2] == ["INFO at -250 ms: clock behind", DARK]
