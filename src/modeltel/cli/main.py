@@ -40,7 +40,7 @@ SUMMARIES: dict[str, str] = {
     "metrics": "every instrument: last values, counter totals, histogram count/sum/percentiles",
     "logs": "log records in time order, with their level, logger, trace and span",
     "export": "spans as CSV/JSON rows, spans and metrics as merged OTLP/JSON, or Jaeger UI JSON",
-    "timeline": "a Gantt view of one trace as a self-contained HTML page or a PNG",
+    "timeline": "a Gantt view of one trace (or a run's traces) as a self-contained HTML page or a PNG",
     "replay": "send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
     "doctor": "check configuration, data dir health and endpoint reachability",
 }
