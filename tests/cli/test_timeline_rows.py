@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from otlp_files import run_under_modeltel
 from reading_data import modeltel
 from timeline_pages import demo_run, look, root_traces
 
@@ -76,3 +77,41 @@ def test_the_last_axis_label_stays_on_one_line_inside_the_axis(demo: Path, tmp_p
     left, right = seen.axis
     for text, tick_left, tick_right, _ in seen.ticks:
         assert left - 0.5 <= tick_left and tick_right <= right + 0.5, (text, tick_left, tick_right, right)
+
+
+OPTUNA_APP = """
+import optuna
+from modeltel import calibration, simulation
+from modeltel.integrations.optuna import traced
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+def objective(trial):
+    x = trial.suggest_float("x", -1, 1)
+    if trial.number == 1:
+        raise ValueError("diverged")
+    with simulation.run(model="sir", param_id=f"t{trial.number}", seed=trial.number):
+        pass
+    return x * x
+
+with calibration.job("fit-optuna", algorithm="tpe", max_iterations=3) as job:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(traced(objective, job), n_trials=3, catch=(ValueError,))
+"""
+
+
+def test_an_optuna_trial_row_says_its_number_and_a_failure(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    app = tmp_path / "study.py"
+    app.write_text(OPTUNA_APP)
+    result = run_under_modeltel(tmp_path / "data", str(app))
+    assert result.returncode == 0, result.stderr
+    seen = look(draw(tmp_path / "data", tmp_path), tmp_path)
+    assert seen.rows == [
+        "calibration.job fit-optuna",
+        "calibration.iteration #0",
+        "simulation.run sir t0 seed 0",
+        "calibration.iteration #1 FAIL",
+        "calibration.iteration #2",
+        "simulation.run sir t2 seed 2",
+    ]
