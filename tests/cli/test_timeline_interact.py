@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reading_data import modeltel
+from reading_data import modeltel, sdk_file
 from timeline_pages import demo_run, look, root_traces
 
 
@@ -171,3 +171,14 @@ def test_a_trace_read_in_part_is_named_by_its_earliest_span(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     labels = [text.split(" · ")[0] for _, text, _ in look(page, tmp_path).options]
     assert labels == ["simulation.job", "earliest child"]
+
+
+def test_a_trace_past_the_row_cap_draws_the_first_rows_and_says_so(tmp_path: Path) -> None:
+    sdk_file(tmp_path / "data", 5_010)
+    page = tmp_path / "big.html"
+    result = modeltel("timeline", "--data-dir", str(tmp_path / "data"), "-o", str(page))
+    assert result.returncode == 0, result.stderr
+    seen = look(page, tmp_path, "type('#2');")  # the filter searches the drawn rows
+    assert "showing the first 5,000 of 5,010 spans" in seen.notes
+    assert seen.rows[0] == "simulation.job" and "calibration.iteration #2" in seen.rows
+    assert re.fullmatch(r"\d+ of 5,000 spans match", seen.matches)

@@ -147,7 +147,8 @@ function update() {
     }
   }
   rows.forEach((el, i) => el.classList.toggle('hidden', !show[i]));
-  $('matches').textContent = query ? hits + ' of ' + all.length + ' spans match' : '';
+  const n = x => x.toLocaleString('en');
+  $('matches').textContent = query ? n(hits) + ' of ' + n(all.length) + ' spans match' : '';
 }
 
 function setFolded(i, on) {
