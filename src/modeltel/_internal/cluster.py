@@ -17,7 +17,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from modeltel._internal import semconv as sc
+# semconv (with OpenTelemetry's semantic-convention modules) is imported by the functions that name
+# attributes: the parent of `modeltel run` reads the job id here and names none.
+
 
 __all__ = [
     "RANKS_CHOICES",
@@ -63,6 +65,8 @@ class SchedulerJob:
 
     def attributes(self) -> dict[str, str | int]:
         """The ``modeltel.hpc.*`` resource attributes; absent facts are left out, never empty."""
+        from modeltel._internal import semconv as sc
+
         values: dict[str, str | int | None] = {
             sc.HPC_SCHEDULER: self.scheduler,
             sc.HPC_JOB_ID: self.job_id,
@@ -88,6 +92,8 @@ class ParallelPosition:
 
     def attributes(self) -> dict[str, str | int]:
         """The ``modeltel.parallel.*`` resource attributes; unknown numbers are left out."""
+        from modeltel._internal import semconv as sc
+
         values: dict[str, str | int | None] = {
             sc.PARALLEL_LAUNCHER: self.launcher,
             sc.PARALLEL_RANK: self.rank,
