@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -115,3 +116,36 @@ def test_an_optuna_trial_row_says_its_number_and_a_failure(tmp_path: Path) -> No
         "calibration.iteration #2",
         "simulation.run sir t2 seed 2",
     ]
+
+
+def test_services_of_one_trace_are_named_in_the_legend(tmp_path: Path) -> None:
+    trace = "ab" * 16
+
+    def resource_spans(service: str, spans: list[dict[str, object]]) -> dict[str, object]:
+        resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+        return {"resource": resource, "scopeSpans": [{"spans": spans}]}
+
+    def span(span_id: str, name: str, start_s: int, parent: str = "") -> dict[str, object]:
+        return {
+            "traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": name,
+            "startTimeUnixNano": str(start_s * 10**9), "endTimeUnixNano": str((start_s + 2) * 10**9),
+        }  # fmt: skip
+
+    request = {
+        "resourceSpans": [
+            resource_spans("api", [span("01" * 8, "handle", 10)]),
+            resource_spans(
+                "worker", [span("02" * 8, "fetch", 10, "01" * 8), span("03" * 8, "parse", 11, "01" * 8)]
+            ),
+        ]
+    }
+    source = tmp_path / "in" / "spans.json"
+    source.parent.mkdir()
+    source.write_text(json.dumps(request) + "\n")
+    page = tmp_path / "t.html"
+    assert modeltel("timeline", str(source.parent), "-o", str(page)).returncode == 0
+    seen = look(page, tmp_path)
+    assert seen.rows == ["handle api", "fetch worker", "parse worker"]
+    (api, api_colour), (worker, worker_colour) = seen.legend
+    assert (api, worker) == ("api · 1 span", "worker · 2 spans") and api_colour != worker_colour
+    assert seen.bars == [api_colour, worker_colour, worker_colour]
