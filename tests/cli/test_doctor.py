@@ -134,8 +134,8 @@ def test_endpoints_reachable_and_not_never_sending_data(tmp_path: Path, listener
         OTEL_EXPORTER_OTLP_HEADERS="authorization=topsecret",
     )
     assert table.returncode == 0
-    state = _row(table.stdout, f"127.0.0.1:{listener.port}")  # one line per host:port, logs not in use
-    assert state[:2] == ["traces, metrics", "reachable"] and state[2].endswith(" ms")
+    state = _row(table.stdout, f"127.0.0.1:{listener.port}")  # one line per host:port
+    assert state[:2] == ["traces, metrics, logs", "reachable"] and state[2].endswith(" ms")
     assert "topsecret" not in table.stdout + table.stderr
     listener.sock.close()
     listener.thread.join(timeout=10)

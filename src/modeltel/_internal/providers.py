@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -60,7 +59,12 @@ from modeltel._internal.export.guard import (
 from modeltel._internal.export.jobs import JobSummaries
 from modeltel._internal.export.jsonl import JsonlMetricWriter, JsonlWriter
 from modeltel._internal.export.local import LocalSpanExporter, Losses
-from modeltel._internal.export.processor import EXIT_TIMEOUT_S, PRESSURE_TIMEOUT_S, BackPressureSpanProcessor
+from modeltel._internal.export.processor import (
+    EXIT_TIMEOUT_S,
+    PRESSURE_TIMEOUT_S,
+    BackPressureSpanProcessor,
+    batch_sizes,
+)
 from modeltel._internal.export.progress import JobProgress
 from modeltel._internal.export.redact import RedactingMetricExporter, RedactionStage, Redactor
 from modeltel._internal.export.summary import ProcessSummary
@@ -98,6 +102,8 @@ def build_resource(settings: Settings, redactor: Redactor | None = None) -> Reso
 
 
 def _entry_point(signal_name: Signal, name: str) -> Any:
+    from importlib.metadata import entry_points  # 20-50 ms, for an exporter few configurations name
+
     group = f"opentelemetry_{signal_name}_exporter"
     (found,) = entry_points(group=group, name=name)
     return found.load()()
@@ -182,12 +188,7 @@ def local_copy(settings: Settings, jobs: JobSummaries) -> BackPressureSpanProces
     exporter = LocalSpanExporter(
         settings, JsonlWriter(settings, losses), [ProcessSummary(settings, losses), jobs], losses
     )
-    return BackPressureSpanProcessor(
-        exporter,
-        max_queue_size=settings.bsp_max_queue_size,
-        schedule_delay_millis=settings.bsp_schedule_delay_ms,
-        max_export_batch_size=settings.bsp_max_export_batch_size,
-    )
+    return BackPressureSpanProcessor(exporter, **batch_sizes(settings))
 
 
 def span_processor(settings: Settings, name: str, dropped: DropCounter) -> SpanProcessor:
@@ -198,13 +199,7 @@ def span_processor(settings: Settings, name: str, dropped: DropCounter) -> SpanP
         span_exporter(settings, name), name, dropped, _span_deadline_s(settings, name)
     )
     return CountingBatchSpanProcessor(
-        guarded,
-        name,
-        dropped,
-        max_queue_size=settings.bsp_max_queue_size,
-        schedule_delay_millis=settings.bsp_schedule_delay_ms,
-        max_export_batch_size=settings.bsp_max_export_batch_size,
-        export_timeout_millis=settings.bsp_export_timeout_ms,
+        guarded, name, dropped, **batch_sizes(settings), export_timeout_millis=settings.bsp_export_timeout_ms
     )
 
 

@@ -432,7 +432,9 @@ class CountingBatch:
     """What :class:`CountingBatchSpanProcessor` adds to the SDK's batch processor, for any signal
     (the SDK's span and log record batch processors share one ``_batch_processor``): the items a
     full queue turns away (:meth:`_admit`), and the items still queued when shutdown stops
-    waiting (:meth:`_shutdown_counting`), counted in ``dropped`` under ``signal``."""
+    waiting (:meth:`shutdown`), counted in ``dropped`` under ``signal``. Its flush holds off the
+    SIGTERM handler, as every flush that takes the SDK's export lock must. It goes first among the
+    bases, before the SDK's processor class."""
 
     _batch_processor: Any
 
@@ -468,7 +470,11 @@ class CountingBatch:
             )
         return False
 
-    def _shutdown_counting(self) -> None:
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        with sigterm.deferred():  # the SDK's flush holds its export lock: see modeltel/_internal/sigterm.py
+            return super().force_flush(timeout_millis)  # type: ignore[misc,no-any-return]
+
+    def shutdown(self) -> None:
         batch = self._batch
         batch.shutdown(timeout_millis=int(self.shutdown_timeout_s * 1e3))
         # The worker exports no more batches from here on; one it is inside ends within the
@@ -514,13 +520,6 @@ class CountingBatchSpanProcessor(CountingBatch, BatchSpanProcessor):
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._count_on(name, dropped, "spans", kwargs.get("export_timeout_millis") or 30_000)
 
-    def force_flush(self, timeout_millis: int | None = None) -> bool:
-        with sigterm.deferred():  # the SDK's flush holds its export lock: see modeltel/_internal/sigterm.py
-            return super().force_flush(timeout_millis)
-
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled or self._admit():
             super().on_end(span)
-
-    def shutdown(self) -> None:
-        self._shutdown_counting()

@@ -22,7 +22,6 @@ redacts each batch itself, as :class:`~modeltel._internal.export.jsonl.JsonlSpan
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,15 +32,12 @@ from opentelemetry.sdk._logs.export import (
     LogRecordExportResult,
 )
 
-from modeltel._internal import sigterm
 from modeltel._internal.config import Settings, load_settings
 from modeltel._internal.export.guard import CountingBatch, DropCounter, GuardedExport
 from modeltel._internal.export.jsonl import JsonlWriter
 from modeltel._internal.export.local import Losses
-from modeltel._internal.export.processor import BackPressureBatcher
-from modeltel._internal.export.redact import Redactor
-
-_logger = logging.getLogger(__name__)
+from modeltel._internal.export.processor import BackPressureBatcher, batch_sizes
+from modeltel._internal.export.redact import RedactionRow, Redactor
 
 
 class LocalLogExporter(LogRecordExporter):
@@ -126,28 +122,18 @@ class CountingBatchLogRecordProcessor(CountingBatch, BatchLogRecordProcessor):
         super().__init__(exporter, **kwargs)  # type: ignore[arg-type]
         self._count_on(name, dropped, "log records", kwargs.get("export_timeout_millis") or 30_000)
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        with sigterm.deferred():  # the SDK's flush holds its export lock: see modeltel/_internal/sigterm.py
-            return super().force_flush(timeout_millis)
-
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         if self._admit():
             super().on_emit(log_record)
 
-    def shutdown(self) -> None:
-        self._shutdown_counting()
 
-
-class LogRedactionStage(LogRecordProcessor):
+class LogRedactionStage(RedactionRow, LogRecordProcessor):
     """Heads modeltel's log record processors: each record is redacted once and every processor
-    behind gets that same object. A record that cannot be redacted (a bug) is dropped, never passed
-    on whole."""
+    behind gets that same object (a record that cannot be redacted is dropped, never passed on)."""
 
     def __init__(self, redactor: Redactor, processors: Sequence[LogRecordProcessor]) -> None:
-        self.redactor = redactor
-        self.processors = tuple(processors)
+        super().__init__(redactor, processors, "log record")
         self._on_emits = tuple(p.on_emit for p in self.processors)
-        self._warned = False
 
     @property
     def local_copies(self) -> tuple[BackPressureLogProcessor, ...]:
@@ -155,32 +141,15 @@ class LogRedactionStage(LogRecordProcessor):
         return tuple(p for p in self.processors if isinstance(p, BackPressureLogProcessor))
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        try:
-            redacted = self.redactor.log_record(log_record)
-        except Exception:
-            if not self._warned:
-                self._warned = True
-                _logger.exception("modeltel: cannot redact a log record; dropping it rather than export it")
-            return
-        for on_emit in self._on_emits:
-            on_emit(redacted)
-
-    def shutdown(self) -> None:
-        for processor in self.processors:
-            processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all([processor.force_flush(timeout_millis) for processor in self.processors])
+        redacted = self._redacted(self.redactor.log_record, log_record)
+        if redacted is not None:
+            for on_emit in self._on_emits:
+                on_emit(redacted)
 
 
 def local_copy(settings: Settings) -> BackPressureLogProcessor:
     """The ``jsonl`` logs exporter's processor: back-pressure in front of the log file."""
-    return BackPressureLogProcessor(
-        LocalLogExporter(settings),
-        max_queue_size=settings.bsp_max_queue_size,
-        schedule_delay_millis=settings.bsp_schedule_delay_ms,
-        max_export_batch_size=settings.bsp_max_export_batch_size,
-    )
+    return BackPressureLogProcessor(LocalLogExporter(settings), **batch_sizes(settings))
 
 
 def network_processor(
@@ -192,8 +161,6 @@ def network_processor(
         GuardedLogExporter(exporter, name, dropped, deadline_s),
         name,
         dropped,
-        max_queue_size=settings.bsp_max_queue_size,
-        schedule_delay_millis=settings.bsp_schedule_delay_ms,
-        max_export_batch_size=settings.bsp_max_export_batch_size,
+        **batch_sizes(settings),
         export_timeout_millis=settings.bsp_export_timeout_ms,
     )

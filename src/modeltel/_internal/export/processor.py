@@ -60,6 +60,17 @@ _T_contra = TypeVar("_T_contra", contravariant=True)
 _E = TypeVar("_E", bound="LocalExporter[Any]")
 
 
+def batch_sizes(settings: Settings) -> dict[str, int]:
+    """The ``OTEL_BSP_*`` queue size, schedule delay and batch size as a batch processor's keywords:
+    every batching processor modeltel builds (each signal's local copy, each network exporter's)
+    takes them."""
+    return {
+        "max_queue_size": settings.bsp_max_queue_size,
+        "schedule_delay_millis": settings.bsp_schedule_delay_ms,
+        "max_export_batch_size": settings.bsp_max_export_batch_size,
+    }
+
+
 class LocalExporter(Protocol[_T_contra]):
     """What a :class:`BackPressureBatcher` writes through: the local copy's exporter of a signal."""
 

@@ -39,7 +39,7 @@ import dataclasses
 import logging
 import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -455,39 +455,55 @@ def _merge(data: Any, a: Any, b: Any) -> Any:
     return None
 
 
-class RedactionStage(SpanProcessor):
-    """Heads modeltel's span processors: each span is redacted once and every processor behind gets
-    that same object. A span that cannot be redacted (a bug) is dropped, never passed on whole."""
+class RedactionRow:
+    """What a redaction stage is whatever the signal: a redactor in front of a row of processors,
+    which it flushes and shuts down. It goes first among a stage's bases."""
 
-    def __init__(self, redactor: Redactor, processors: Sequence[SpanProcessor]) -> None:
+    def __init__(self, redactor: Redactor, processors: Sequence[Any], what: str) -> None:
         self.redactor = redactor
         self.processors = tuple(processors)
-        self._on_starts = tuple(p.on_start for p in self.processors)
-        self._on_ends = tuple(p.on_end for p in self.processors)
+        self._what = what
         self._warned = False
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for on_start in self._on_starts:
-            on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
+    def _redacted(self, redact: Callable[[Any], Any], item: Any) -> Any:
+        """``redact(item)``, or None when it failed (a bug): the item is dropped, never passed on
+        whole, with one warning."""
         try:
-            redacted = self.redactor.span(span)
+            return redact(item)
         except Exception:
             if not self._warned:
                 self._warned = True
-                _logger.exception("modeltel: cannot redact a span; dropping it rather than export it")
-            return
-        for on_end in self._on_ends:
-            on_end(redacted)
+                _logger.exception(
+                    "modeltel: cannot redact a %s; dropping it rather than export it", self._what
+                )
+            return None
 
     def shutdown(self) -> None:
         for processor in self.processors:
             processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        results = [processor.force_flush(timeout_millis) for processor in self.processors]
-        return all(results)
+        return all([processor.force_flush(timeout_millis) for processor in self.processors])
+
+
+class RedactionStage(RedactionRow, SpanProcessor):
+    """Heads modeltel's span processors: each span is redacted once and every processor behind gets
+    that same object. A span that cannot be redacted (a bug) is dropped, never passed on whole."""
+
+    def __init__(self, redactor: Redactor, processors: Sequence[SpanProcessor]) -> None:
+        super().__init__(redactor, processors, "span")
+        self._on_starts = tuple(p.on_start for p in self.processors)
+        self._on_ends = tuple(p.on_end for p in self.processors)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for on_start in self._on_starts:
+            on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        redacted = self._redacted(self.redactor.span, span)
+        if redacted is not None:
+            for on_end in self._on_ends:
+                on_end(redacted)
 
 
 class RedactingMetricExporter(MetricExporter):
