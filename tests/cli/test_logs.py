@@ -324,3 +324,52 @@ def test_export_otlp_json_keeps_a_runs_and_a_windows_log_records(data: LogsDir, 
     assert exported("--run", "run-b") == ["disk full", "map", "scored 10 rows"]
     window = ("--since", "2027-01-15T08:00:02Z", "--until", "2027-01-15T08:00:05Z")
     assert exported(*window) == ["cache miss seed=7", "fit failed", "outside any span"]
+
+
+APP = """
+import logging
+from modeltel import simulation
+
+logging.basicConfig(level=logging.INFO)
+data = logging.getLogger("sweep.data")
+with simulation.job("sweep", n_tasks=2):
+    for seed in range(2):
+        with simulation.run(model="sir", seed=seed):
+            data.info("seed %d done", seed)
+            data.debug("not exported: the app is at INFO")
+    data.warning("sweep slower than expected")
+data.error("after the job")
+"""
+
+
+def test_a_real_run_under_modeltel_run(tmp_path: Path) -> None:
+    """The files ``modeltel run`` writes: each record carries the span it was logged in."""
+    from otlp_files import run_under_modeltel, spans
+
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    data = tmp_path / "data"
+    done = run_under_modeltel(data, str(app))
+    assert done.returncode == 0, done.stderr
+    records = logs_json("--data-dir", str(data))["records"]
+    assert [(r["level"], r["logger"], r["message"]) for r in records] == [
+        ("INFO", "sweep.data", "seed 0 done"),
+        ("INFO", "sweep.data", "seed 1 done"),
+        ("WARN", "sweep.data", "sweep slower than expected"),
+        ("ERROR", "sweep.data", "after the job"),
+    ]
+    by_id = {span.span_id.hex(): span for span, _, _ in spans(data)}
+    assert [by_id[r["span_id"]].name for r in records[:3]] == [
+        "simulation.run",
+        "simulation.run",
+        "simulation.job",
+    ]
+    assert {r["trace_id"] for r in records[:3]} == {by_id[r["span_id"]].trace_id.hex() for r in records[:3]}
+    assert records[3]["trace_id"] == records[3]["span_id"] == ""
+    job = records[2]["trace_id"]
+    assert [r["message"] for r in logs_json("--data-dir", str(data), "--last")["records"]] == [
+        "seed 0 done", "seed 1 done", "sweep slower than expected",
+    ]  # fmt: skip
+    assert logs_json("--data-dir", str(data), "--last")["trace_id"] == job
+    shown = modeltel("show", "--data-dir", str(data), "--trace", job)
+    assert shown.returncode == 0 and "3 log records" in shown.stdout, shown.stderr
