@@ -373,3 +373,23 @@ def test_a_real_run_under_modeltel_run(tmp_path: Path) -> None:
     assert logs_json("--data-dir", str(data), "--last")["trace_id"] == job
     shown = modeltel("show", "--data-dir", str(data), "--trace", job)
     assert shown.returncode == 0 and "3 log records" in shown.stdout, shown.stderr
+
+
+def test_values_json_cannot_hold_are_written_as_text(tmp_path: Path) -> None:
+    """Bytes (a body, even a pid) and NaN are valid OTLP; ``--format json`` stays strict JSON."""
+    record = {
+        "timeUnixNano": "1",
+        "body": {"bytesValue": "AAE="},
+        "attributes": [{"key": "x", "value": {"doubleValue": "NaN"}}],
+    }
+    resource = {"attributes": [{"key": "process.pid", "value": {"bytesValue": "AAE="}}]}
+    document = {
+        "resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": {}, "logRecords": [record]}]}]
+    }
+    day = tmp_path / "logs" / "d"
+    day.mkdir(parents=True)
+    (day / "a.jsonl").write_text(json.dumps(document) + "\n")
+    (found,) = logs_json(str(tmp_path))["records"]
+    assert (found["body"], found["pid"], found["attributes"]) == ("AAE=", "AAE=", {"x": "nan"})
+    table = modeltel("logs", str(tmp_path))
+    assert table.returncode == 0 and table.stdout.splitlines()[-1].split()[-1] == '"AAE="'

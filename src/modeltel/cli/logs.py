@@ -256,7 +256,7 @@ def record_json(record: LogRecord) -> dict[str, Any]:
         "flags": record.flags,
         "event_name": record.event_name,
         "service": record.resource.service_name,
-        "pid": record.resource.attributes.get("process.pid"),
+        "pid": json_value(record.resource.attributes.get("process.pid")),
         "resource": json_value(record.resource.attributes),
     }
 
