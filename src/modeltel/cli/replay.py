@@ -49,9 +49,9 @@ def register(subparsers: Any) -> None:
         "replay",
         help="send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
         description=(
-            "Send stored traces and metrics to an OTLP endpoint in batches. A cursor in the data dir "
-            "records what each endpoint acknowledged: a second replay sends only what is new, and a "
-            "killed one repeats at most its last request."
+            "Send stored traces and metrics (and logs, with --signals) to an OTLP endpoint in batches. "
+            "A cursor in the data dir records what each endpoint acknowledged: a second replay sends "
+            "only what is new, and a killed one repeats at most its last request."
         ),
     )
     reading.add_source_arguments(parser)

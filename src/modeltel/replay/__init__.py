@@ -1,4 +1,4 @@
-"""``modeltel replay``: stored traces and metrics shipped to an OTLP endpoint later.
+"""``modeltel replay``: stored traces, metrics and logs shipped to an OTLP endpoint later.
 
 For runs on air-gapped machines: the JSONL files are carried to a connected machine and replayed
 into a collector or backend, in batches, with the OTel exporters' retry rules, and a cursor in the
