@@ -115,9 +115,7 @@ def run(
         command = [str(BIN / "opentelemetry-instrument"), *command]
     else:
         assert how == "plain", how
-    environment = base_env(folder / "data", **env)
-    if how == "plain":
-        environment["MODELTEL_ENABLED"] = "false"
+    environment = base_env(folder / "data", **{"MODELTEL_ENABLED": "false", **env} if how == "plain" else env)
     return subprocess.run(
         command, cwd=folder, env=environment, capture_output=True, text=True, timeout=timeout
     )

@@ -263,3 +263,62 @@ def test_a_bad_log_level_is_named(tmp_path: Path) -> None:
     result = run(folder, "modeltel", MODELTEL_LOG_LEVEL="LOUD")
     assert result.returncode == 2
     assert "MODELTEL_LOG_LEVEL='LOUD'" in result.stderr
+
+
+CORRELATION = {
+    "c/__init__.py": "",
+    "c/main.py": """
+        import logging
+        import sys
+
+        from opentelemetry import trace
+
+        with trace.get_tracer("c").start_as_current_span("job"):
+            logging.getLogger("c").warning("[in job] correlated")
+        print(sorted(type(h).__name__ for h in logging.getLogger().handlers))
+    """,
+}
+
+
+def test_log_correlation_loads_the_stock_instrumentor_without_its_handler(tmp_path: Path) -> None:
+    folder = write_app(tmp_path, CORRELATION)
+    result = run(folder, "instrument", module="c.main", OTEL_PYTHON_LOG_CORRELATION="true")
+    assert result.returncode == 0, result.stderr
+    # Its basicConfig (asked for with the variable) prints the trace id in the app's format ...
+    ((trace_id, span_id),) = [span_ids(folder / "data")["job"]]
+    assert f"trace_id={trace_id} span_id={span_id}" in result.stderr
+    assert result.stdout == "['StreamHandler']\n"  # ... and no OTel handler is on the root logger
+    (record,) = records(folder / "data")  # once, not twice
+    assert (record.body, record.trace_id) == ("[in job] correlated", trace_id)
+
+
+OWN_PROVIDER = {
+    "o/__init__.py": "",
+    "o/main.py": """
+        import logging
+
+        from opentelemetry._logs import set_logger_provider
+        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+        import modeltel
+
+        provider = LoggerProvider()
+        mine = InMemoryLogRecordExporter()
+        provider.add_log_record_processor(SimpleLogRecordProcessor(mine))
+        set_logger_provider(provider)
+        logging.getLogger().addHandler(LoggingHandler(logger_provider=provider))
+        modeltel.configure()
+        logging.getLogger("o").warning("api_key=sk-own-1 once")
+        print(len(mine.get_finished_logs()))
+    """,
+}
+
+
+def test_an_apps_own_logger_provider_gets_the_log_file_added_and_no_bridge(tmp_path: Path) -> None:
+    folder = write_app(tmp_path, OWN_PROVIDER)
+    result = run(folder, "plain", module="o.main", MODELTEL_ENABLED="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1\n"  # the app's own pipeline saw the record once
+    assert [r.body for r in records(folder / "data")] == ["api_key=<redacted> once"]
