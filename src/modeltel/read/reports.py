@@ -75,17 +75,22 @@ def format_seconds(seconds: float) -> str:
     size = abs(seconds)
     if size == 0:
         return "0 s"
-    if size < 1e-6:
-        return f"{seconds * 1e9:.0f} ns"
-    if size < 1e-3:
-        return f"{seconds * 1e6:.3g} µs"
-    if size < 1:
-        return f"{seconds * 1e3:.3g} ms"
-    if size < 60:
-        return f"{seconds:.3g} s"
-    if size < 3600:
-        return f"{seconds / 60:.3g} min"
+    for scale, unit, below in _UNITS:
+        if size * scale < below:
+            text = f"{seconds * scale:.3g}"
+            if abs(float(text)) < below:  # 999.7 µs prints as 1e+03 µs: it is 1 ms
+                return f"{text} {unit}"
     return f"{seconds / 3600:.3g} h"
+
+
+_UNITS = (
+    (1e9, "ns", 1000.0),
+    (1e6, "µs", 1000.0),
+    (1e3, "ms", 1000.0),
+    (1.0, "s", 60.0),
+    (1 / 60, "min", 60.0),
+)
+"""Each unit: its scale from seconds and the size (in it) from which the next unit is used."""
 
 
 def _finite(value: float) -> float | None:

@@ -16,6 +16,7 @@ its resource names (``modeltel.hpc.array.task_id``, ``modeltel.parallel.rank``,
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import mmap
 import re
@@ -71,6 +72,29 @@ class Selection(enum.Enum):
     """Several resources, not all of this run: decode the line and keep the run's spans."""
 
 
+_LOOSE_KEY = (
+    rb'"key"\s*:\s*"' + re.escape(RUN_KEY.encode()) + rb'"\s*,\s*"value"\s*:\s*\{\s*"stringValue"\s*:\s*'
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _loose_mark(mark: bytes) -> re.Pattern[bytes]:
+    """The run's key and id with any JSON whitespace between the tokens (a re-indented file)."""
+    return re.compile(_LOOSE_KEY + re.escape(mark[len(_KEY) : -1]) + rb"\s*\}")
+
+
+def _names_run_loosely(data: bytes | mmap.mmap, mark: bytes, start: int = 0, stop: int | None = None) -> bool:
+    """Whether ``data[start:stop]``, not in the compact layout, names the run of ``mark``.
+
+    The run's id is looked for first (one C-level search that fails at once on another run's
+    line), so only a line that holds it pays for the pattern.
+    """
+    stop = len(data) if stop is None else stop
+    if data.find(mark[len(_KEY) : -1], start, stop) < 0:
+        return False
+    return _loose_mark(mark).search(data, start, stop) is not None
+
+
 def run_mark(run_id: str) -> bytes:
     """The bytes a line holds when one of its resources names ``run_id`` (as modeltel encodes it)."""
     return _KEY + json.dumps(run_id, ensure_ascii=False).encode() + b"}"
@@ -85,7 +109,7 @@ def select_line(data: bytes, mark: bytes, start: int = 0, stop: int | None = Non
     """
     stop = len(data) if stop is None else stop
     if data.find(mark, start, stop) < 0:
-        return Selection.NONE
+        return Selection.SOME if _names_run_loosely(data, mark, start, stop) else Selection.NONE
     marks = data.count(mark, start, stop)
     if marks == data.count(_KEY, start, stop) == data.count(_RESOURCE, start, stop):
         return Selection.ALL
@@ -121,8 +145,12 @@ def file_contains(path: Path, needles: Iterable[bytes]) -> bool:
 
 
 def file_has_run(path: Path, mark: bytes) -> bool:
-    """Whether any line of ``path`` names the run (one pass, nothing decoded)."""
-    return file_contains(path, (mark,))
+    """Whether any line of ``path`` names the run (one pass, nothing decoded), compact or not."""
+    with open(path, "rb") as handle:
+        if handle.seek(0, 2) == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(mark) >= 0 or _names_run_loosely(data, mark)
 
 
 def run_files(files: Sequence[Path], run_id: str) -> list[Path]:
