@@ -436,6 +436,9 @@ def _logger_provider(settings: Settings, resource: Resource, redactor: Redactor,
             settings.log_warnings,
             on_failure=partial(dropped.lost, "log records", "bridge", "not translatable", 1),
         )
+        # From the start of the exit on, records go to the app's handlers only, as without
+        # modeltel: the processors are shutting down (the SDK's would log each record it ignores).
+        dropped.on_exit(bridge.uninstall)
 
 
 def build(settings: Settings) -> Handle:
