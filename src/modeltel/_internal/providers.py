@@ -8,8 +8,10 @@ one job each::
                                                  |   and job summaries (the local copy)
                                                  +-> job summaries' marks, progress records
 
-and for metrics, per reader, redaction in front of each exporter. The resource modeltel creates is
-redacted when it is built, so the logs' exporters never see a secret in it either.
+and for metrics, per reader, redaction in front of each exporter. Log records take the spans' row
+(``_logger_provider``, ``export/logs.py``): ``logging`` reaches them through the bridge of
+``_internal/logs.py``, which adds no handler to the app's loggers. The resource modeltel creates
+is redacted when it is built.
 
 It also makes sure data leaves the process on every way out: normal exit (atexit), SIGTERM
 (a handler that flushes, then lets the default action run), and multiprocessing children, which
