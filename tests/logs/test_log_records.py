@@ -155,3 +155,31 @@ def test_a_record_that_cannot_be_translated_is_counted_not_raised(tmp_path: Path
     assert result.stderr.startswith(plain.stderr)  # the logging error, call stack and all
     assert result.stderr[len(plain.stderr) :] == "modeltel: log records lost: bridge 1 (not translatable 1)\n"
     assert [r.body for r in records(folder / "data")] == ["next"]
+
+
+LOUD = {
+    "l/__init__.py": "",
+    "l/main.py": """
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
+
+
+        class Loud:
+            def __str__(self):
+                logging.getLogger("l.str").warning("str called")
+                return "loud"
+
+
+        logging.getLogger("l").info("value %s", Loud())
+    """,
+}
+
+
+def test_an_argument_that_logs_is_formatted_once_and_nothing_recurses(tmp_path: Path) -> None:
+    folder = write_app(tmp_path, LOUD)
+    plain = run(folder, "plain", module="l.main")
+    result = run(folder, "modeltel", module="l.main")
+    assert plain.stderr == "l.str str called\nl value loud\n"
+    assert (result.returncode, result.stderr) == (0, plain.stderr)  # the bridge formats nothing again
+    assert sorted(r.body for r in records(folder / "data")) == ["str called", "value loud"]

@@ -95,11 +95,21 @@ def _otlp_value(value: Any, depth: int = 0) -> Any:
         return f"<{type(value).__name__}>"
 
 
+class _Message(logging.Formatter):
+    """The record's message as the app's own formatter already made it (``record.message``), else
+    made now: its arguments' ``__str__`` runs once, as without modeltel, where the app printed it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.__dict__.get("message")
+        return message if type(message) is str else record.getMessage()
+
+
 class _Translator(LoggingHandler):
     """The instrumentation's ``LoggingHandler`` as a record translator, never attached to a logger."""
 
     def __init__(self, provider: LoggerProvider) -> None:
         super().__init__(logger_provider=provider)
+        self.setFormatter(_Message())
         self._provider = provider
         self._loggers: dict[str, Any] = {}
 
@@ -124,6 +134,11 @@ class _Translator(LoggingHandler):
         logger.emit(self._translate(record))
 
 
+_emitting = threading.local()
+"""``active`` while this thread emits a record: what is logged meanwhile (an argument's ``__str__``
+that logs, a warning the SDK issues) goes to the app's handlers only, never round again."""
+
+
 class _Bridge:
     """What :func:`install` set up: the translator, the threshold, the loggers that are skipped."""
 
@@ -144,12 +159,15 @@ class _Bridge:
             own = name.partition(".")[0] in _OWN_LOGGERS
             if len(self._own) < _NAME_CACHE_LIMIT:
                 self._own[name] = own
-        if own:
+        if own or getattr(_emitting, "active", False):  # a record logged while one is emitted
             return
+        _emitting.active = True
         try:
             self.translator.emit(record)
         except Exception:  # e.g. a message whose arguments do not fit its format
             self.on_failure()
+        finally:
+            _emitting.active = False
 
     def warning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int) -> None:
         record = logging.LogRecord("py.warnings", logging.WARNING, filename, lineno, "%s: %s", None, None)
@@ -165,7 +183,6 @@ _originals: dict[str, Any] = {}
 _widened = threading.local()
 """``(logger, level)`` when ``isEnabledFor`` said yes only because of MODELTEL_LOG_LEVEL; the record
 that logger makes next at that level goes to OpenTelemetry only."""
-_emitting = threading.local()
 
 
 def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
@@ -207,15 +224,8 @@ def _show_warning(message: warnings.WarningMessage) -> None:
     _originals["_showwarnmsg"](message)
     bridge = _bridge
     # With logging.captureWarnings(True) the warning is a py.warnings record, which the bridge sees.
-    if bridge is None or getattr(logging, "_warnings_showwarning", None) is not None:
-        return
-    if getattr(_emitting, "active", False):  # a warning raised while one is emitted
-        return
-    _emitting.active = True
-    try:
+    if bridge is not None and getattr(logging, "_warnings_showwarning", None) is None:
         bridge.warning(message.message, message.category, message.filename, message.lineno)
-    finally:
-        _emitting.active = False
 
 
 def _as_logging_frames(*functions: Callable[..., Any]) -> None:
