@@ -19,11 +19,9 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -87,18 +85,30 @@ def add_trace_arguments(
     return group
 
 
-@dataclass
 class Sources:
-    """What a reading command reads: trace files, summary files, and how to name them."""
+    """What a reading command reads: trace files, summary files, and how to name them.
 
-    trace_files: list[Path]
-    summary_files: list[Path]
-    described: str
-    run_id: str | None = None
-    """The run chosen with ``--run`` / ``--last-run``; ``trace_files`` are then the files holding it."""
-    paths: list[Path] = field(default_factory=list)
-    data_dir: Path | None = None
-    """What ``PATH...`` or else the data dir named, for a command that reads another signal too."""
+    A plain class, as :class:`BadLines`: ``dataclasses`` (with ``inspect``) would cost every
+    command's ``--help`` about 10 ms.
+    """
+
+    def __init__(
+        self,
+        trace_files: list[Path],
+        summary_files: list[Path],
+        described: str,
+        run_id: str | None = None,
+        paths: list[Path] | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        self.trace_files = trace_files
+        self.summary_files = summary_files
+        self.described = described
+        self.run_id = run_id
+        """The run chosen with ``--run`` / ``--last-run``; ``trace_files`` are then the files holding it."""
+        self.paths = paths if paths is not None else []
+        self.data_dir = data_dir
+        """What ``PATH...`` or else the data dir named, for a command that reads another signal too."""
 
 
 def default_data_dir() -> Path:
@@ -202,13 +212,13 @@ def trace_id(args: argparse.Namespace) -> str | None:
     return value.strip().lower()
 
 
-@dataclass
 class BadLines:
     """Collects skipped lines and prints each once: the fast and the full reader may both meet one."""
 
-    command: str
-    stream: IO[str] = field(default_factory=lambda: sys.stderr)
-    seen: dict[tuple[Path, int], BadLine] = field(default_factory=dict)
+    def __init__(self, command: str, stream: IO[str] | None = None) -> None:
+        self.command = command
+        self.stream = stream if stream is not None else sys.stderr
+        self.seen: dict[tuple[Path, int], BadLine] = {}
 
     def __call__(self, bad: BadLine) -> None:
         key = (bad.path, bad.line)
@@ -294,6 +304,8 @@ def output(target: str) -> Iterator[IO[str]]:
     a reader waits on, ``/dev/null``, a terminal) is opened and written where it is: renaming over
     it would replace the device or the pipe with a file nobody reads.
     """
+    import tempfile
+
     if target == "-":
         yield sys.stdout
         return
