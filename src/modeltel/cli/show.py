@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.store.layout import is_data_dir
 
 if TYPE_CHECKING:
     from modeltel.read.reports import NameRow
@@ -305,6 +304,8 @@ def _best_iteration(cal: CalibrationSummary) -> str:
 
 def _running_dir(args: argparse.Namespace) -> Path:
     """The data dir ``--running`` reads: ``--data-dir``, a single data dir given as PATH, or the default."""
+    from modeltel.store.layout import is_data_dir
+
     paths: list[Path] = list(args.paths or [])
     if paths and args.data_dir is None:
         if len(paths) != 1 or not is_data_dir(paths[0]):
