@@ -19,7 +19,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.store import SourceError, data_files
 
 if TYPE_CHECKING:
     from modeltel.read.metrics import Instrument, MetricsReport, Series
@@ -48,6 +47,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _metrics(args: argparse.Namespace) -> int:
     from modeltel.read.metrics import RunNotFound, read_metrics
+    from modeltel.store import SourceError, data_files
 
     paths = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or reading.default_data_dir())
