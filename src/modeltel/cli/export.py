@@ -18,7 +18,6 @@ leaves half a file. ``-o -`` writes to stdout.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modeltel.cli import _reading as reading
-from modeltel.store.layout import data_files
 
 if TYPE_CHECKING:
     from modeltel.formats.otlp import LogRecord, Metric, Span
@@ -115,6 +113,7 @@ def _otlp_files(args: argparse.Namespace, found: reading.Sources) -> list[Path]:
     """The trace files, then the metric and log files not among them (of the run, with ``--run``):
     the order the lines are written in."""
     from modeltel.read.runs import run_files
+    from modeltel.store.layout import data_files
 
     paths: list[Path] = list(args.paths or [])
     data_dir = None if paths else (args.data_dir or reading.default_data_dir())
@@ -209,6 +208,8 @@ def _metrics_kept(
 ) -> list[Metric]:
     """``metrics`` (of ``run``) with only the points recorded in ``[since, until)``; a metric left
     with none goes."""
+    import dataclasses
+
     from modeltel.read.runs import RUN_KEY
 
     if run is not None:
