@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from modeltel.cli import _reading as reading
-from modeltel.store.layout import DataDir
 
 if TYPE_CHECKING:
     from modeltel._internal.config import Settings
@@ -316,6 +315,8 @@ def _stop_signals() -> Iterator[_Stop]:
 
 
 def _print(output: str, reports: list[SignalReport], stopped: int | None, cursor_dir: Path | None) -> None:
+    from modeltel.store.layout import DataDir
+
     if output == "json":
         document = {
             "signals": [report.to_json() for report in reports],
