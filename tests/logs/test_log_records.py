@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.json_format import ParseDict
 from log_files import records, run, write_app
@@ -183,3 +184,19 @@ def test_an_argument_that_logs_is_formatted_once_and_nothing_recurses(tmp_path: 
     assert plain.stderr == "l.str str called\nl value loud\n"
     assert (result.returncode, result.stderr) == (0, plain.stderr)  # the bridge formats nothing again
     assert sorted(r.body for r in records(folder / "data")) == ["str called", "value loud"]
+
+
+def test_the_jsonl_entry_point_reads_the_environment_and_redacts(tmp_path: Path, monkeypatch: Any) -> None:
+    from importlib.metadata import entry_points
+
+    monkeypatch.setenv("MODELTEL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "entry")
+    (found,) = entry_points(group="opentelemetry_logs_exporter", name="jsonl")
+    exporter = found.load()()  # as the SDK's configurator builds it: no arguments
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    provider.get_logger("entry").emit(body="token=abc123 given", attributes={"password": "hunter2", "n": 1})
+    provider.shutdown()
+    (record,) = records(tmp_path / "data")
+    assert (record.body, record.attributes) == ("token=<redacted> given", {"password": "<redacted>", "n": 1})
+    assert record.path.name.startswith("entry-")
