@@ -29,3 +29,26 @@ def test_configure_loads_no_reader_no_summary_model_and_no_pydantic(tmp_path: Pa
     heavy = ("numpy", "pydantic", "modeltel.read", "modeltel.store.schemas")
     unwanted = {m for m in loaded if m.startswith(heavy)}
     assert not unwanted, sorted(unwanted)
+
+
+WARMED = """
+import sys, time
+from opentelemetry import trace
+import modeltel
+modeltel.configure()
+with trace.get_tracer("t").start_as_current_span("first"):
+    pass
+deadline = time.monotonic() + 20
+while "modeltel.store.schemas" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("WARMED", "modeltel.store.schemas" in sys.modules)
+"""
+
+
+def test_the_first_span_imports_the_summary_models_while_the_app_runs(tmp_path: Path) -> None:
+    """They are needed for the summary written at exit; imported then, they would hold the exit up."""
+    env = base_env(tmp_path / "data")
+    command = [sys.executable, "-c", WARMED]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "WARMED True" in result.stdout

@@ -14,6 +14,7 @@ import math
 import operator
 import os
 import random
+import threading
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,6 +38,37 @@ RESERVOIR_SIZE = 65_536
 _ERROR = StatusCode.ERROR
 _FIELDS = operator.attrgetter("_name", "_start_time", "_end_time", "_attributes._dict", "_status")
 """What :meth:`SpanStats.add` reads, straight from the SDK's fields (see otlp_json._FIELDS)."""
+
+
+class ModelWarmer:
+    """Imports the summary models (pydantic: about 100 ms) on a helper thread, started with the
+    process's first span.
+
+    A process that traces nothing never writes a summary and never pays for them; one that does
+    writes its summary at exit, and importing them there would hold up the exit. Started with the
+    first span, the import runs while the app does its work. A fork waits for it to finish (at
+    most :data:`FORK_WAIT_S`): a child must not inherit a half-imported module.
+    """
+
+    FORK_WAIT_S = 5.0
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        os.register_at_fork(before=self._settle)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=_import_models, name="modeltel-models", daemon=True)
+            self._thread.start()
+
+    def _settle(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(self.FORK_WAIT_S)
+
+
+def _import_models() -> None:
+    import modeltel.store.schemas  # noqa: F401  (the import is the point)
 
 
 def _properties(span: ReadableSpan) -> tuple[Any, ...]:
