@@ -257,7 +257,25 @@ class _Warner:
         return total
 
 
-class GuardedExport:
+class StopsAtExit:
+    """What every guarded exporter does when :meth:`DropCounter.begin_exit` says the process is
+    exiting: its SDK module's log records stop, the SDK's retry loop is told to stop, and
+    ``_exiting`` is set for the exporter's own rules (see each ``begin_exit``'s caller)."""
+
+    def _stop_at_exit(self, inner: Any, dropped: DropCounter) -> None:
+        self._stopping = inner
+        self._sdk_logs = _quiet_sdk_logs(inner)
+        self._exiting = False
+        dropped.on_exit(self.begin_exit)
+
+    def begin_exit(self) -> None:
+        self._exiting = True
+        for sdk_logs in self._sdk_logs:
+            sdk_logs.exiting = True
+        _stop_retrying(self._stopping)
+
+
+class GuardedExport(StopsAtExit):
     """Counts the items of every batch ``inner`` fails to export (they arrive redacted), and holds
     every call to ``timeout_s`` (``None``: no deadline) through a :class:`Deadline`. The part of
     :class:`GuardedSpanExporter` (and of the log records' twin, ``export/logs.py``) that is the same
@@ -273,17 +291,8 @@ class GuardedExport:
         self._dropped = dropped
         self._deadline = Deadline(f"modeltel-{name}-{signal.replace(' ', '-')}-export")
         self._warner = _Warner()
-        self._sdk_logs = _quiet_sdk_logs(inner)
-        self._exiting = False
-        self._failed_at_exit = False
-        dropped.on_exit(self.begin_exit)
-
-    def begin_exit(self) -> None:
-        """From now on: no retries, and once a batch fails, every later one fails at once."""
-        self._exiting = True
-        for sdk_logs in self._sdk_logs:
-            sdk_logs.exiting = True
-        _stop_retrying(self.inner)
+        self._failed_at_exit = False  # from the exit on, once a batch fails every later one fails at once
+        self._stop_at_exit(inner, dropped)
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
         if self.timeout_s is None:
@@ -343,7 +352,7 @@ class GuardedSpanExporter(GuardedExport, SpanExporter):
         return self._export(spans, SpanExportResult.SUCCESS, SpanExportResult.FAILURE)  # type: ignore[no-any-return]
 
 
-class BoundedMetricExporter(MetricExporter):
+class BoundedMetricExporter(StopsAtExit, MetricExporter):
     """Holds every call of a metric exporter to ``timeout_s`` (see :class:`Deadline`): a metric
     reader's final collection at exit must not wait on a receiver or a disk that stopped answering.
     Keeps ``inner``'s temporality and aggregation.
@@ -364,16 +373,7 @@ class BoundedMetricExporter(MetricExporter):
         self._dropped = dropped
         self._deadline = Deadline(f"modeltel-{name}-metrics")
         self._warner = _Warner()
-        self._sdk_logs = _quiet_sdk_logs(inner)
-        self._exiting = False
-        dropped.on_exit(self.begin_exit)
-
-    def begin_exit(self) -> None:
-        """From now on: no retries, and every failed export's points count as lost."""
-        self._exiting = True
-        for sdk_logs in self._sdk_logs:
-            sdk_logs.exiting = True
-        _stop_retrying(self.inner)
+        self._stop_at_exit(inner, dropped)  # from the exit on, every failed export's points are lost
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
