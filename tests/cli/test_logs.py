@@ -339,6 +339,7 @@ with simulation.job("sweep", n_tasks=2):
             data.debug("not exported: the app is at INFO")
     data.warning("sweep slower than expected")
 data.error("after the job")
+print(__import__("os").getpid())
 """
 
 
@@ -366,6 +367,7 @@ def test_a_real_run_under_modeltel_run(tmp_path: Path) -> None:
     ]
     assert {r["trace_id"] for r in records[:3]} == {by_id[r["span_id"]].trace_id.hex() for r in records[:3]}
     assert records[3]["trace_id"] == records[3]["span_id"] == ""
+    assert {r["pid"] for r in records} == {int(done.stdout.split()[-1])}  # the process that logged
     job = records[2]["trace_id"]
     assert [r["message"] for r in logs_json("--data-dir", str(data), "--last")["records"]] == [
         "seed 0 done", "seed 1 done", "sweep slower than expected",

@@ -5,7 +5,8 @@ spans. Lines are read through :func:`modeltel.read.files.file_blocks` (bounded m
 and lines alike) and decoded by the one OTLP/JSON codec, so a Collector's ``file`` exporter output
 reads the same way as modeltel's own files. A line whose bytes cannot hold the wanted trace (in
 hex or base64), run or ``--grep`` text is passed over undecoded; a line that is not OTLP/JSON is reported and
-skipped, and every other line is still read.
+skipped, and every other line is still read. A record whose resource names no ``process.pid`` (the
+SDK adds one only with its process detector) takes the pid its file's name gives.
 
 Levels are the log data model's severity ranges: ``TRACE`` 1-4, ``DEBUG`` 5-8, ``INFO`` 9-12,
 ``WARN`` 13-16, ``ERROR`` 17-20, ``FATAL`` 21-24. A record with no severity number (0) is placed
@@ -19,12 +20,14 @@ import base64
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from modeltel.formats.otlp import SEVERITY_RANGES, InvalidRequest, LogRecord, decode_logs_line
+from modeltel._internal.semconv import PROCESS_PID
+from modeltel.formats.otlp import SEVERITY_RANGES, InvalidRequest, LogRecord, Resource, decode_logs_line
 from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
 from modeltel.read.runs import RUN_KEY, Selection, run_mark, select_line
+from modeltel.store.layout import file_pid
 
 __all__ = [
     "LEVELS",
@@ -167,6 +170,7 @@ def iter_logs(
     text = query.text_needle()
     mark = run_mark(query.run_id) if query.run_id is not None else None
     for path in files:
+        pid = file_pid(path)
         for block in file_blocks(path, on_bad_line):
             for offset, line in iter_lines(block):
                 if needles and not any(needle in line for needle in needles):
@@ -180,9 +184,23 @@ def iter_logs(
                 except InvalidRequest as exc:
                     on_bad_line(BadLine(path, line_number(path, offset), str(exc)))
                     continue
+                if pid is not None:
+                    _name_pid(records, pid)
                 yield from (record for record in records if query.matches(record))
             if progress is not None:
                 progress(len(block.data))
+
+
+def _name_pid(records: list[LogRecord], pid: int) -> None:
+    """Give records whose resource names no ``process.pid`` the pid of the file that holds them."""
+    named: dict[int, Resource] = {}
+    for record in records:
+        if PROCESS_PID in record.resource.attributes:
+            continue
+        key = id(record.resource)
+        if key not in named:
+            named[key] = replace(record.resource, attributes={**record.resource.attributes, PROCESS_PID: pid})
+        record.resource = named[key]
 
 
 def read_logs(

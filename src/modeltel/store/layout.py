@@ -122,6 +122,19 @@ class DataDir:
         return is_data_dir(self.root)
 
 
+_PROCESS_FILE = re.compile(r"^.+-(\d+)-\d+\.jsonl$")
+
+
+def file_pid(path: Path) -> int | None:
+    """The pid in a process file's name (``<service>-<pid>-<unix_start>.jsonl``), else None.
+
+    The SDK puts no ``process.pid`` on the resource unless its process detector is asked for, and a
+    forked child shares its parent's resource; the name is that of the process that wrote the file.
+    """
+    match = _PROCESS_FILE.match(path.name)
+    return int(match[1]) if match else None
+
+
 def is_data_dir(path: Path) -> bool:
     """True for a modeltel data dir: it holds a signal folder or ``summaries.jsonl``."""
     return any((path / signal).is_dir() for signal in SIGNALS) or (path / SUMMARIES_FILE).is_file()
