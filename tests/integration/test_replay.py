@@ -280,9 +280,10 @@ def test_phoenix_refusing_metrics_fails_that_signal_only(
     )
     result = replay(data, "--endpoint", phoenix.grpc_endpoint)
     assert result.returncode == 1
-    traces, metrics = json.loads(result.stdout)["signals"]
+    traces, metrics, logs = json.loads(result.stdout)["signals"]  # by default every signal
     assert traces["sent"] == 6 and traces["error"] is None
     assert metrics["sent"] == 0 and metrics["error"].startswith("gRPC UNIMPLEMENTED")
+    assert (logs["files"], logs["sent"], logs["error"]) == (0, 0, None)  # the example app logs nothing
     assert "metrics to " in result.stderr and "UNIMPLEMENTED" in result.stderr
     assert "retry" not in result.stderr  # not retryable: one attempt
     phoenix.spans(phoenix_project, min_count=6, timeout=60)

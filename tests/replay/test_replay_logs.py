@@ -80,11 +80,19 @@ def test_rotel_receives_every_record_with_its_trace(data: LogsDir, rotel: RotelA
 
 @pytest.mark.integration
 @pytest.mark.timeout(180)
-def test_the_default_signals_leave_logs_alone(data: LogsDir, rotel: RotelAgent) -> None:
+def test_the_default_signals_ship_the_logs_too(data: LogsDir, rotel: RotelAgent) -> None:
+    """An offline run writes logs by default, so a later replay sends them unless told otherwise."""
     result = replay(data.path, "--endpoint", rotel.grpc_endpoint)
     assert result.returncode == 0, result.stderr
-    assert set(report(result)) == {"traces", "metrics"}
-    assert "LogRecord #" not in rotel.log_text()
+    assert set(report(result)) == {"traces", "metrics", "logs"} and report(result)["logs"]["sent"] == 7
+    wait_until(
+        lambda: rotel.log_text().count("LogRecord #") >= 7 or None,
+        timeout=15,
+        interval=0.1,
+        message=lambda: rotel.log_text()[-2000:],
+    )
+    left_out = replay(data.path, "--endpoint", rotel.grpc_endpoint, "--signals", "traces,metrics")
+    assert set(report(left_out)) == {"traces", "metrics"}
 
 
 # --- a loopback receiver: cursor, torn and bad lines -------------------------------------------------------
@@ -102,6 +110,13 @@ def _records(receiver: Receiver) -> list[str]:
         for sl in rl.scope_logs
         for record in sl.log_records
     ]
+
+
+def test_a_replay_with_no_signals_named_sends_the_logs(data: LogsDir, receiver: Receiver) -> None:
+    result = replay(data.path, "--endpoint", receiver.endpoint, "--protocol", "http/protobuf")
+    assert result.returncode == 0, result.stderr
+    assert report(result)["logs"]["sent"] == 7
+    assert len(_records(receiver)) == 7
 
 
 def test_a_torn_last_line_waits_and_a_bad_line_is_skipped(data: LogsDir, receiver: Receiver) -> None:

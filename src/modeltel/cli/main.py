@@ -41,7 +41,7 @@ SUMMARIES: dict[str, str] = {
     "logs": "log records in time order, with their level, logger, trace and span",
     "export": "spans as CSV/JSON rows, spans and metrics as merged OTLP/JSON, or Jaeger UI JSON",
     "timeline": "a Gantt view of one trace (or a run's traces) as a self-contained HTML page or a PNG",
-    "replay": "send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
+    "replay": "send stored traces, metrics and logs to an OTLP endpoint, resuming where the last one stopped",
     "doctor": "check configuration, data dir health and endpoint reachability",
 }
 """Each command's one-line help for ``modeltel --help``, so listing the commands imports none of them.

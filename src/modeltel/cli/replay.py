@@ -1,6 +1,6 @@
 """``modeltel replay [PATH...] [--data-dir D] [--endpoint URL] [--protocol P] [--headers K=V,...]``.
 
-Sends stored traces and metrics (and, with ``--signals``, logs) to an OTLP endpoint, in batches,
+Sends stored traces, metrics and logs (``--signals`` picks some) to an OTLP endpoint, in batches,
 and remembers in ``<data_dir>/replay-cursor.json`` how far each file went to each endpoint, so a
 second replay sends only what is new and an interrupted one resumes; a killed one repeats at most
 its last request (:mod:`modeltel.replay.cursor`).
@@ -46,9 +46,9 @@ DEFAULT_RETRIES = 5
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "replay",
-        help="send stored traces and metrics to an OTLP endpoint, resuming where the last replay stopped",
+        help="send stored traces, metrics and logs to an OTLP endpoint, resuming where the last one stopped",
         description=(
-            "Send stored traces and metrics (and logs, with --signals) to an OTLP endpoint in batches. "
+            "Send stored traces, metrics and logs to an OTLP endpoint in batches. "
             "A cursor in the data dir records what each endpoint acknowledged: a second replay sends "
             "only what is new, and a killed one repeats at most its last request."
         ),
@@ -83,9 +83,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--signals",
-        default="traces,metrics",
+        default="traces,metrics,logs",
         metavar="LIST",
-        help="which to send, a comma list of traces, metrics, logs (default traces,metrics)",
+        help="which to send, a comma list of traces, metrics, logs (default all three: a traces-only "
+        "backend such as Phoenix refuses the others, so name what it takes)",
     )
     parser.add_argument(
         "--retries",
