@@ -26,14 +26,19 @@ class Clock:
         return self.now
 
 
+_WRITING: dict[Path, JobProgress] = {}
+"""Each data dir's processor: its records are written on a thread, so a look waits for them first."""
+
+
 def _tracer(data_dir: Path, **kwargs: Any) -> tuple[trace.Tracer, JobProgress]:
     provider = TracerProvider(resource=Resource.create({"service.name": "fit-svc"}))
-    progress = JobProgress(data_dir, **kwargs)
+    progress = _WRITING[data_dir] = JobProgress(data_dir, **kwargs)
     provider.add_span_processor(progress)
     return provider.get_tracer("test"), progress
 
 
 def _records(data_dir: Path) -> list[dict[str, Any]]:
+    assert _WRITING[data_dir].force_flush(5_000)
     return [json.loads(p.read_text()) for p in sorted((data_dir / RUNNING_DIR).glob("*.json"))]
 
 
@@ -129,6 +134,7 @@ def test_a_broken_data_dir_never_reaches_the_app(tmp_path: Path, caplog: pytest.
         job = tracer.start_span(sc.SPAN_CALIBRATION_JOB)
         tracer.start_span(sc.SPAN_CALIBRATION_ITERATION, trace.set_span_in_context(job)).end()
         job.end()
+    _WRITING[blocker / "data"].force_flush(5_000)
     warnings = [r for r in caplog.records if "running-job record" in r.getMessage()]
     assert len(warnings) == 1
 

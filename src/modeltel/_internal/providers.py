@@ -220,6 +220,8 @@ class Handle:
         """modeltel's log record processors behind their redaction stage (``export/logs.py``), on
         its own provider or on the app's."""
         self.span_processors: list[SpanProcessor] = []
+        self.progress: JobProgress | None = None
+        """The open jobs' progress records, written on their own thread: flushed with the rest."""
         self.metric_readers: list[MetricReader] = []
         self.dropped: DropCounter | None = None
         self.owns_providers = False
@@ -251,6 +253,8 @@ class Handle:
         ]
         if self.log_stage is not None:
             parts.append(partial(self.log_stage.force_flush, timeout_millis))
+        if self.progress is not None:
+            parts.append(partial(self.progress.force_flush, timeout_millis))
         with sigterm.deferred():
             results = _within(timeout_millis / 1e3, parts)
         return all(result is True for result in results)
@@ -293,6 +297,8 @@ class Handle:
                 rest += [partial(provider.remove_metric_reader, reader) for reader in self.metric_readers]
         if self.log_stage is not None:
             rest.append(self.log_stage.shutdown)
+        if self.progress is not None:
+            rest.append(self.progress.shutdown)
         _within(max(EXIT_TIMEOUT_S, metric_s) + 2.0, rest)
         self._report()
 
@@ -482,7 +488,8 @@ def build(settings: Settings) -> Handle:
         if name == "jsonl":
             jobs = JobSummaries(settings)  # marks each job's spans at start; summarises them at export
             processors.append(local_copy(settings, jobs))
-            behind += [jobs, JobProgress(settings.data_dir, redactor=redactor)]
+            handle.progress = JobProgress(settings.data_dir, redactor=redactor)
+            behind += [jobs, handle.progress]
         else:
             processors.append(span_processor(settings, name, dropped))
     handle.span_processors = processors

@@ -8,10 +8,13 @@ span ends the file is removed. ``modeltel show --running`` reads these files
 (:mod:`modeltel.read.running`); a file whose process is gone is shown as stale.
 
 Cost on the application thread: span starts that are not jobs cost one dict lookup; span ends
-cost one truth test while no job is open, else one or two dict lookups and a clock read; a write
-(a few tens of microseconds: a small file replaced by rename) happens at most once per second per
-job. Nothing is kept per span, only per open job. Steps run in other processes (a multiprocessing
-pool's workers) are not counted here; their own process sees no open job.
+cost one truth test while no job is open, else one or two dict lookups and a clock read; at most
+once per second per job a new record is handed to :class:`RecordWriter`, whose thread writes it
+(a small file replaced by rename). The application thread never touches the disk, so a disk that
+stops answering (an NFS server gone) costs it nothing: only the latest record of each job waits,
+and the exit waits for them at most :data:`EXIT_WAIT_S`. Nothing is kept per span, only per open
+job. Steps run in other processes (a multiprocessing pool's workers) are not counted here; their
+own process sees no open job.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from modeltel.store.files import remove_file, replace_file
 from modeltel.store.layout import PROGRESS_SCHEMA_VERSION, RUNNING_DIR
 
 _logger = logging.getLogger(__name__)
+
+EXIT_WAIT_S = 1.0
+"""The longest the exit waits for records still to be written (a job's removal, most often)."""
 
 
 JOB_KINDS: Mapping[str, str] = {
@@ -112,6 +118,63 @@ class _Job:
             self.best_loss = loss
 
 
+class RecordWriter:
+    """One thread that writes (or removes) the latest record of each job; started by the first.
+
+    Records wait in a dict by file name, so a newer one replaces an older one not yet written and
+    what waits is bounded by the open jobs, however long a write takes.
+    """
+
+    def __init__(self, data_dir: Path, on_error: Callable[[Exception], None]) -> None:
+        self.data_dir = data_dir
+        self._on_error = on_error
+        self._pending: dict[str, bytes | None] = {}  # file -> record, None to remove it
+        self._lock = threading.Condition()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._pending, self._lock, self._busy, self._thread = {}, threading.Condition(), False, None
+
+    def put(self, file: str, data: bytes | None) -> None:
+        with self._lock:
+            self._pending[file] = data
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="modeltel-progress", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every handed record is written, at most ``timeout_s``; whether they were."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._lock.wait()
+                batch, self._pending, self._busy = self._pending, {}, True
+            for file, data in batch.items():
+                try:
+                    if data is None:
+                        remove_file(self.data_dir, (RUNNING_DIR,), file)
+                    else:
+                        replace_file(self.data_dir, (RUNNING_DIR,), file, data)
+                except Exception as exc:
+                    self._on_error(exc)
+            with self._lock:
+                self._busy = False
+                self._lock.notify_all()
+
+
 class JobProgress(SpanProcessor):
     """Writes, refreshes and removes the progress record of each open job (module docstring)."""
 
@@ -132,6 +195,7 @@ class JobProgress(SpanProcessor):
         self._pid = os.getpid()
         self._pid_start = start_ticks()
         self._warned = False
+        self._writer = RecordWriter(data_dir, self._warn)
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
@@ -182,10 +246,10 @@ class JobProgress(SpanProcessor):
             self._warn(exc)
 
     def shutdown(self) -> None:
-        return None
+        self._writer.drain(EXIT_WAIT_S)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
+        return self._writer.drain(min(timeout_millis / 1e3, EXIT_WAIT_S))
 
     # --- helpers ------------------------------------------------------------------------------------
     def _only_open(self, kind: str) -> _Job | None:
@@ -253,11 +317,10 @@ class JobProgress(SpanProcessor):
         # Under the job's lock, so a refresh on another thread cannot bring the file back.
         with job.writing:
             job.closed = True
-            remove_file(self.data_dir, (RUNNING_DIR,), job.file)
+            self._writer.put(job.file, None)
 
     def _write(self, job: _Job) -> None:
-        data = json.dumps(job.record, allow_nan=False, separators=(",", ":")).encode()
-        replace_file(self.data_dir, (RUNNING_DIR,), job.file, data)
+        self._writer.put(job.file, json.dumps(job.record, allow_nan=False, separators=(",", ":")).encode())
 
     def _warn(self, exc: Exception) -> None:
         if not self._warned:
