@@ -11,8 +11,8 @@ and scope blocks are sent grouped as the line grouped them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -79,6 +79,10 @@ class InvalidLine(ValueError):
     """A line that is not a valid OTLP/JSON request of the signal being replayed."""
 
 
+_Item = TypeVar("_Item")
+_Request = TypeVar("_Request", bound=Message)
+
+
 def build_request(signal: Signal, line: bytes) -> tuple[Message, int]:
     """The request for one line and how many items it holds (spans, metric data points, log records)."""
     if signal == "traces":
@@ -90,47 +94,43 @@ def build_request(signal: Signal, line: bytes) -> tuple[Message, int]:
 
 def trace_request(line: bytes) -> tuple[ExportTraceServiceRequest, int]:
     """An ``ExportTraceServiceRequest`` with the spans of one line, grouped as the line grouped them."""
-    try:
-        spans = decode_line(line)
-        try:
-            return spans_request(spans), len(spans)
-        except UnicodeEncodeError:  # a lone surrogate (a name from os.fsdecode): protobuf wants UTF-8
-            spans = decode_line(_escaped_surrogates(line))
-            return spans_request(spans), len(spans)
-    except InvalidRequest as exc:
-        raise InvalidLine(str(exc)) from None
-    except ValueError as exc:  # a value protobuf refuses (a negative count, an int beyond its type)
-        raise InvalidLine(f"not an OTLP trace request: {str(exc)[:200]}") from None
+    return _request(line, decode_line, spans_request, len, "trace")
 
 
 def metrics_request(line: bytes) -> tuple[ExportMetricsServiceRequest, int]:
     """An ``ExportMetricsServiceRequest`` from one line; its items are data points."""
-    try:
-        try:
-            metrics = decode_metrics_line(line)
-            return metrics_message(metrics), data_points(metrics)
-        except UnicodeEncodeError:
-            metrics = decode_metrics_line(_escaped_surrogates(line))
-            return metrics_message(metrics), data_points(metrics)
-    except InvalidRequest as exc:
-        raise InvalidLine(str(exc)) from None
-    except ValueError as exc:  # a value protobuf refuses (an asInt beyond int64)
-        raise InvalidLine(f"not an OTLP metrics request: {str(exc)[:200]}") from None
+    return _request(line, decode_metrics_line, metrics_message, data_points, "metrics")
 
 
 def logs_request(line: bytes) -> tuple[ExportLogsServiceRequest, int]:
     """An ``ExportLogsServiceRequest`` with the log records of one line, grouped as the line grouped them."""
+    return _request(line, decode_logs_line, logs_message, len, "logs")
+
+
+def _request(
+    line: bytes,
+    decode: Callable[[bytes], list[_Item]],
+    build: Callable[[list[_Item]], _Request],
+    count: Callable[[list[_Item]], int],
+    what: str,
+) -> tuple[_Request, int]:
+    """One line's request and item count; every failure is an :class:`InvalidLine` saying why.
+
+    A lone surrogate (a name that came through ``os.fsdecode``) is text protobuf refuses, so such a
+    line is decoded again with it escaped. A value protobuf refuses (a negative count, an integer
+    beyond its field's type) makes the line invalid, not the replay.
+    """
     try:
+        items = decode(line)
         try:
-            records = decode_logs_line(line)
-            return logs_message(records), len(records)
+            return build(items), count(items)
         except UnicodeEncodeError:
-            records = decode_logs_line(_escaped_surrogates(line))
-            return logs_message(records), len(records)
+            items = decode(_escaped_surrogates(line))
+            return build(items), count(items)
     except InvalidRequest as exc:
         raise InvalidLine(str(exc)) from None
-    except ValueError as exc:  # a value protobuf refuses (a severity beyond int32, negative flags)
-        raise InvalidLine(f"not an OTLP logs request: {str(exc)[:200]}") from None
+    except ValueError as exc:
+        raise InvalidLine(f"not an OTLP {what} request: {str(exc)[:200]}") from None
 
 
 # --- blocks ----------------------------------------------------------------------------------------------
