@@ -12,6 +12,7 @@ what did not go out and says so in one line. Guarantees tested, for gRPC and OTL
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import subprocess
@@ -84,3 +85,39 @@ def test_exit_is_prompt_and_counts_what_a_refused_endpoint_never_got(
     match = LOSS.match(lines[0])
     assert match is not None, lines[0]
     assert int(match.group(1)) >= 3  # the app's counter alone has three points
+
+
+def test_while_the_app_runs_the_sdk_exporter_speaks_once_a_minute_and_at_exit_not_at_all(
+    refused_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The SDK logs a warning per retry and an error per batch; a receiver down for an hour would
+    print thousands of lines. The first one says the receiver is down; the counter has the rest."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from modeltel._internal.export.guard import GuardedSpanExporter, dropped_counter
+
+    provider = TracerProvider()
+    span = provider.get_tracer("t").start_span("s")
+    span.end()
+    dropped = dropped_counter(MeterProvider())
+    inner = OTLPSpanExporter(endpoint=f"{refused_endpoint}/v1/traces", timeout=1.5)
+    guarded = GuardedSpanExporter(inner, "otlp", dropped, timeout_s=5.0)
+    sdk = "opentelemetry.exporter.otlp.proto.http"
+
+    def sdk_records() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name.startswith(sdk)]
+
+    with caplog.at_level(logging.INFO):
+        guarded.export([span])  # retries once (1 s backoff), then gives up: three records
+        assert len(sdk_records()) == 1, [r.getMessage() for r in sdk_records()]
+        guarded.export([span])
+        assert len(sdk_records()) == 1
+        dropped.begin_exit()
+        started = time.monotonic()
+        guarded.export([span])  # one attempt, no backoff, not a word
+        assert time.monotonic() - started < 1.0
+        guarded.export([span])  # after a failure at exit: fails at once
+    assert len(sdk_records()) == 1
+    assert dropped.totals == {("spans", "otlp", "export_failed"): 4}
