@@ -127,6 +127,12 @@ class _SdkLogFilter(logging.Filter):
         self.exiting = False
         self._next = 0.0
 
+    def restart(self) -> None:
+        """For a new exporter in this process (a test, a second configuration): its first record
+        passes again."""
+        self.exiting = False
+        self._next = 0.0
+
     def filter(self, record: logging.LogRecord) -> bool:
         if self.exiting:
             return False
@@ -152,7 +158,7 @@ def _quiet_sdk_logs(exporter: object) -> list[_SdkLogFilter]:
         if found is None:
             found = _sdk_log_filters[module] = _SdkLogFilter()
             logging.getLogger(module).addFilter(found)
-        found.exiting = False  # a new exporter in this process (a test) talks again
+        found.restart()
         filters.append(found)
     return filters
 
