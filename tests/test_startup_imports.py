@@ -52,3 +52,25 @@ def test_the_first_span_imports_the_summary_models_while_the_app_runs(tmp_path: 
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "WARMED True" in result.stdout
+
+
+def test_the_parent_of_modeltel_run_validates_without_pydantic_or_semconv(tmp_path: Path) -> None:
+    """It checks the environment (exit 2 on a bad variable) and execs the program, which
+    configures itself: what it imports for that is paid twice per ``modeltel run``."""
+    code = (
+        "import os, sys\nfrom modeltel.cli.run import child_environment\n"
+        "from modeltel._internal.config import load_settings\n"
+        "load_settings(child_environment(dict(os.environ), None, None), strict=True)\n"
+        "print('LOADED', *sorted(sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=base_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.rsplit("LOADED", 1)[1].split())
+    unwanted = {m for m in loaded if m.startswith(("pydantic", "opentelemetry.semconv", "opentelemetry.sdk"))}
+    assert not unwanted, sorted(unwanted)
