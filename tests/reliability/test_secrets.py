@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,7 +121,11 @@ def _run_app(data: Path, receiver: Receiver) -> tuple[str, dict[str, str]]:
     try:
         assert process.stdout is not None and process.stdin is not None
         assert process.stdout.readline() == "job open\n"
-        running = {str(p): p.read_text() for p in (data / "running").glob("*.json")}
+        running: dict[str, str] = {}
+        deadline = time.monotonic() + 15  # the record is written on its own thread
+        while not running and time.monotonic() < deadline:
+            running = {str(p): p.read_text() for p in (data / "running").glob("*.json")}
+            time.sleep(0.05)
         assert running, "no progress record while the job was open"
         out, err = process.communicate("\n", timeout=60)
     finally:
@@ -191,7 +196,7 @@ def test_a_secret_anywhere_reaches_no_file_request_or_output(tmp_path: Path, rec
     )
     outputs["replay"] = _command(*replay, env=env)
     replayed = receiver.bodies[before:]
-    assert {path for path, _ in replayed} == {"/v1/traces", "/v1/metrics"}
+    assert {path for path, _ in replayed} == {"/v1/traces", "/v1/metrics", "/v1/logs"}
     leaks += [leak for path, body in replayed for leak in _leaks(f"replayed {path}", _as_text(path, body))]
     leaks += [leak for name, text in outputs.items() for leak in _leaks(f"`modeltel {name}`", text)]
     assert not leaks, "\n".join(leaks)

@@ -89,6 +89,7 @@ def test_progress_records_the_pipeline_writes_validate(tmp_path: Path) -> None:
         "with calibration.job('fit', max_iterations=3) as job:\n"
         "    with job.iteration() as it:\n"
         "        with it.tell() as t: t.losses([1.0])\n"
+        "    import modeltel; modeltel.configure().force_flush()  # records are written on a thread\n"
         "    files = list(pathlib.Path(sys.argv[1]).glob('running/*.json'))\n"
         "    print(json.dumps([f.read_text() for f in files]))\n"
     )
