@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
+from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -147,7 +148,7 @@ def logs_dir(folder: Path) -> LogsDir:
       +6 s INFO app.score, a map body ``{"event": "done", "rows": 10}``.
     """
     trainer = Process("trainer", 101, "run-a")
-    with trainer.logger("app.data") as data, trainer.logger("app.fit") as fit_log:
+    with _root(), trainer.logger("app.data") as data, trainer.logger("app.fit") as fit_log:
         with trainer.tracer.start_as_current_span("simulation.job") as job:
             trainer.at(1)
             data.info("loaded %d rows", 3)
@@ -164,6 +165,7 @@ def logs_dir(folder: Path) -> LogsDir:
         data.warning("outside any span")
     scorer = Process("scorer", 202, "run-b")
     with (
+        _root(),
         scorer.logger("app.score") as score,
         scorer.tracer.start_as_current_span("inference.predict") as predict,
     ):
@@ -183,11 +185,22 @@ def logs_dir(folder: Path) -> LogsDir:
     )
 
 
+@contextmanager
+def _root() -> Iterator[None]:
+    """An empty context: the fixture's spans are roots and "outside any span" is outside any, even
+    when a test before left a span current in this thread."""
+    token = otel_context.attach(otel_context.Context())
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def sdk_log_request() -> tuple[ExportLogsServiceRequest, SpanContext]:
     """Three records from ``logging`` (INFO and ERROR with an exception in a span, WARNING outside)
     as the SDK's encoder makes them, and the span's context."""
     process = Process("logs-svc", 4242, "run-x")
-    with process.logger("app.data") as data, process.logger("app.fit") as fit:
+    with _root(), process.logger("app.data") as data, process.logger("app.fit") as fit:
         with process.tracer.start_as_current_span("work") as span:
             data.info("loaded %d rows", 3)
             try:
