@@ -126,8 +126,8 @@ from opentelemetry import trace
 modeltel.configure()
 with trace.get_tracer("held").start_as_current_span("before"):
     pass
-print("held", flush=True)
 with sigterm.deferred():  # as a flush that never returns would hold it
+    print("held", flush=True)  # inside: a SIGTERM sent on this line is deferred, not before it
     threading.Event().wait()
 """
 
