@@ -108,6 +108,9 @@ def main() -> None:
         refused.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
         cases = (*CASES, *exit_cases(f"http://127.0.0.1:{refused.getsockname()[1]}"))
         base = {k: v for k, v in os.environ.items() if not k.startswith(("MODELTEL_", "OTEL_"))}
+        # .pyc files as an installed package has them: without, every case compiles modeltel's
+        # sources (an editable install's) each time while the SDK's were compiled by pip.
+        base.pop("PYTHONDONTWRITEBYTECODE", None)
         base["MODELTEL_DATA_DIR"] = data_dir
         envs = {tree: base if src is None else base | {"PYTHONPATH": src} for tree, src in trees.items()}
         times: dict[tuple[str, str], list[float]] = {(t, n): [] for n, _, _ in cases for t in trees}
