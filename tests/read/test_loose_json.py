@@ -40,6 +40,26 @@ def test_a_run_is_selected_in_a_file_not_laid_out_compactly(layouts: dict[str, P
 
 
 @pytest.mark.parametrize("layout", ["spaced", "pretty"])
+def test_export_selects_the_run_in_a_file_not_laid_out_compactly(
+    layouts: dict[str, Path], layout: str, tmp_path: Path
+) -> None:
+    def exported(source: Path) -> list[str]:
+        out = tmp_path / f"{source.stem}.jsonl"
+        done = modeltel("export", str(source), "--run", "run-loose", "--format", "otlp-json", "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        return sorted(
+            span["spanId"]
+            for line in out.read_text().splitlines()
+            for rs in json.loads(line)["resourceSpans"]
+            for ss in rs["scopeSpans"]
+            for span in ss["spans"]
+        )
+
+    expected = exported(layouts["compact"])
+    assert expected and exported(layouts[layout]) == expected
+
+
+@pytest.mark.parametrize("layout", ["spaced", "pretty"])
 def test_another_run_still_selects_nothing(layouts: dict[str, Path], layout: str) -> None:
     found = modeltel("show", str(layouts[layout]), "--run", "run-other")
     assert found.returncode != 0

@@ -144,15 +144,17 @@ def _write_otlp(
         encode_request,
     )
     from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
-    from modeltel.read.runs import run_mark
+    from modeltel.read.runs import Selection, run_mark, select_line
 
     spans_written = points_written = records_written = 0
     needles = (trace.encode(), trace.upper().encode()) if trace else ()
-    mark = run_mark(run) if run is not None else b""
+    mark = run_mark(run) if run is not None else None
     for path in files:
         for block in file_blocks(path, bad):
             for offset, line in iter_lines(block):
-                if (needles and not any(n in line for n in needles)) or mark not in line:
+                if needles and not any(n in line for n in needles):
+                    continue
+                if mark is not None and select_line(line, mark) is Selection.NONE:
                     continue
                 try:
                     decoded = decode_any(line)
