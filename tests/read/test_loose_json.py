@@ -40,6 +40,23 @@ def test_a_run_is_selected_in_a_file_not_laid_out_compactly(layouts: dict[str, P
 
 
 @pytest.mark.parametrize("layout", ["spaced", "pretty"])
+def test_a_trace_of_the_run_is_found_in_a_file_not_laid_out_compactly(
+    layouts: dict[str, Path], layout: str
+) -> None:
+    trace = json.loads(layouts["compact"].read_text().splitlines()[0])["resourceSpans"][0]["scopeSpans"][0]
+    trace_id = trace["spans"][0]["traceId"]
+
+    def shown(source: Path) -> list[object]:
+        done = modeltel("show", str(source), "--run", "run-loose", "--trace", trace_id, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        rows: list[object] = json.loads(done.stdout)["spans"]
+        return rows
+
+    expected = shown(layouts["compact"])
+    assert expected and shown(layouts[layout]) == expected
+
+
+@pytest.mark.parametrize("layout", ["spaced", "pretty"])
 def test_export_selects_the_run_in_a_file_not_laid_out_compactly(
     layouts: dict[str, Path], layout: str, tmp_path: Path
 ) -> None:

@@ -505,7 +505,8 @@ def scan_block(block: Block, query: Query) -> ScanResult:
         slow = [
             (a, b)
             for a, b in _line_spans(data)
-            if any(data.find(n, a, b) >= 0 for n in needles) and (mark is None or data.find(mark, a, b) >= 0)
+            if any(data.find(n, a, b) >= 0 for n in needles)
+            and (mark is None or select_line(data, mark, a, b) is not Selection.NONE)
         ]
     else:
         torn = block.at_eof and not data.endswith(b"\n")
