@@ -80,19 +80,12 @@ _LOOSE_KEY = (
 @functools.lru_cache(maxsize=8)
 def _loose_mark(mark: bytes) -> re.Pattern[bytes]:
     """The run's key and id with any JSON whitespace between the tokens (a re-indented file)."""
-    return re.compile(_LOOSE_KEY + re.escape(mark[len(_KEY) : -1]) + rb"\s*\}")
+    return re.compile(_LOOSE_KEY + re.escape(_run_id(mark)) + rb"\s*\}")
 
 
-def _names_run_loosely(data: bytes | mmap.mmap, mark: bytes, start: int = 0, stop: int | None = None) -> bool:
-    """Whether ``data[start:stop]``, not in the compact layout, names the run of ``mark``.
-
-    The run's id is looked for first (one C-level search that fails at once on another run's
-    line), so only a line that holds it pays for the pattern.
-    """
-    stop = len(data) if stop is None else stop
-    if data.find(mark[len(_KEY) : -1], start, stop) < 0:
-        return False
-    return _loose_mark(mark).search(data, start, stop) is not None
+def _run_id(mark: bytes) -> bytes:
+    """The run's id as a JSON string, the part of ``mark`` every layout spells alike."""
+    return mark[len(_KEY) : -1]
 
 
 def run_mark(run_id: str) -> bytes:
@@ -108,8 +101,10 @@ def select_line(data: bytes, mark: bytes, start: int = 0, stop: int | None = Non
     resource without the run sends the line to the decoder, which reads resources only.
     """
     stop = len(data) if stop is None else stop
-    if data.find(mark, start, stop) < 0:
-        return Selection.SOME if _names_run_loosely(data, mark, start, stop) else Selection.NONE
+    if data.find(_run_id(mark), start, stop) < 0:
+        return Selection.NONE  # another run's line, the common case: one search decides it
+    if data.find(mark, start, stop) < 0:  # not the compact layout (re-indented, spaced)?
+        return Selection.SOME if _loose_mark(mark).search(data, start, stop) else Selection.NONE
     marks = data.count(mark, start, stop)
     if marks == data.count(_KEY, start, stop) == data.count(_RESOURCE, start, stop):
         return Selection.ALL
@@ -150,7 +145,9 @@ def file_has_run(path: Path, mark: bytes) -> bool:
         if handle.seek(0, 2) == 0:
             return False
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return data.find(mark) >= 0 or _names_run_loosely(data, mark)
+            if data.find(_run_id(mark)) < 0:
+                return False  # another run's file: one pass over it
+            return data.find(mark) >= 0 or _loose_mark(mark).search(data) is not None
 
 
 def run_files(files: Sequence[Path], run_id: str) -> list[Path]:
