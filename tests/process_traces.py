@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from modeltel.store.layout import file_pid
 from otlp_files import BIN, attrs, base_env, hex_to_base64, jsonl_files
 
 NO_TIMER = {"OTEL_BSP_SCHEDULE_DELAY": "600000"}
@@ -91,6 +91,13 @@ class Found:
         return attrs(self.span.attributes)
 
 
+def writer_pid(path: Path) -> int:
+    """The pid of the process that wrote ``path``, from its name (the store's own reading of it)."""
+    pid = file_pid(path)
+    assert pid is not None, f"not a process file's name: {path.name}"
+    return pid
+
+
 class Trace:
     """Every span under a data dir, indexed by name; asserts the cross-process invariants."""
 
@@ -99,7 +106,7 @@ class Trace:
         self.files = jsonl_files(data_dir, "traces")
         self.spans: list[Found] = []
         for path in self.files:
-            pid = int(re.fullmatch(r".*-(\d+)-(\d+)", path.stem).group(1))  # type: ignore[union-attr]
+            pid = writer_pid(path)
             for span, resource, _ in spans_in(path):
                 self.spans.append(Found(span, attrs(resource.attributes), pid))
 
@@ -115,7 +122,7 @@ class Trace:
 
     def pids(self) -> set[int]:
         """Pids that wrote a trace file."""
-        return {int(re.fullmatch(r".*-(\d+)-(\d+)", p.stem).group(1)) for p in self.files}  # type: ignore[union-attr]
+        return {writer_pid(p) for p in self.files}
 
     def assert_sound(self) -> None:
         """One trace id for everything, no span written twice, every parent present."""

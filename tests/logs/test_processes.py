@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from log_files import records
 
-from process_traces import Trace, run_script
+from process_traces import Trace, run_script, writer_pid
 
 WORK = """
 import logging, os, signal, sys, time
@@ -33,10 +33,6 @@ def work(i):
 """
 
 
-def _pid(path: Path) -> int:
-    return int(re.fullmatch(r".*-(\d+)-(\d+)", path.stem).group(1))  # type: ignore[union-attr]
-
-
 def assert_task_records(data: Path, count: int) -> set[int]:
     """``count`` task records, each in its own process's log file and inside its task span."""
     tasks = {s.attributes["i"]: s for s in Trace(data).named("task")}
@@ -44,10 +40,10 @@ def assert_task_records(data: Path, count: int) -> set[int]:
     assert sorted(int(r.body.split()[1]) for r in found) == list(range(count))
     for record in found:
         i, pid = map(int, record.body.split()[1::2])
-        assert _pid(record.path) == pid == tasks[i].pid  # the worker wrote its own file
+        assert writer_pid(record.path) == pid == tasks[i].pid  # the worker wrote its own file
         span = tasks[i].span
         assert (record.trace_id, record.span_id) == (bytes(span.trace_id).hex(), bytes(span.span_id).hex())
-    return {_pid(r.path) for r in found}
+    return {writer_pid(r.path) for r in found}
 
 
 @pytest.mark.timeout(120)
