@@ -15,6 +15,12 @@ runs. The carriers:
 
 :func:`install` runs from :func:`modeltel.configure` (never at import); :func:`uninstall` reverses
 every patch, for tests.
+
+``opentelemetry.propagate`` is imported by the two functions that use it, not by this module:
+importing it builds the global propagator from ``OTEL_PROPAGATORS`` out of the entry points of every
+installed distribution (``importlib.metadata`` and a read of each ``entry_points.txt``: 25 ms and
+more, growing with the venv). A configured process needs it only once it hands work to another
+process inside a span, or finds ``TRACEPARENT`` in its environment.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 
 from modeltel._internal.config import context_carrier
@@ -41,6 +47,8 @@ _environment_token: object | None = None
 
 def capture(ctx: Context | None = None) -> dict[str, str]:
     """The carrier for ``ctx`` (default: the current context); empty when no span is current."""
+    from opentelemetry import propagate  # not at import: see the module docstring
+
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=ctx)
     return carrier
@@ -52,6 +60,8 @@ def extract(carrier: Mapping[str, str]) -> Context:
     Extracted into an empty context on purpose: work submitted with no span current must start a
     new trace in the worker, not join whatever the worker process happened to have current.
     """
+    from opentelemetry import propagate  # not at import: see the module docstring
+
     return propagate.extract(carrier, context=Context())
 
 
