@@ -159,8 +159,8 @@ def test_exit_status_of_the_program_is_kept(tmp_path: Path) -> None:
 
 
 CHILD_STATE = (
-    "import json, os, sys; print(json.dumps({'hooked': 'opentelemetry.instrumentation.auto_instrumentation'"
-    " in sys.modules, 'sdk': any(m.startswith('opentelemetry.sdk') for m in sys.modules),"
+    "import json, os, sys; print(json.dumps({'hooked': 'modeltel._internal.bootstrap.start' in sys.modules,"
+    " 'sdk': any(m.startswith('opentelemetry.sdk') for m in sys.modules),"
     " 'logs': any(m.startswith('opentelemetry.sdk._logs') for m in sys.modules),"
     " 'run_id': os.environ.get('MODELTEL_RUN_ID'), 'data_dir': os.environ['MODELTEL_DATA_DIR']}))"
 )

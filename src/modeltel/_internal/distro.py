@@ -12,10 +12,8 @@ from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
-from modeltel._internal.config import log_correlation_requested, select_modeltel_configurator
-
-LOGGING_INSTRUMENTOR = "logging"
-"""The entry point of ``opentelemetry-instrumentation-logging``'s ``LoggingInstrumentor``."""
+from modeltel._internal.bootstrap.instrumentors import instrument_options
+from modeltel._internal.config import select_modeltel_configurator
 
 
 class ModeltelDistro(BaseDistro):  # type: ignore[misc]
@@ -29,21 +27,16 @@ class ModeltelDistro(BaseDistro):  # type: ignore[misc]
         select_modeltel_configurator()
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
-        """Skip an instrumentor :func:`modeltel.configure` already turned on (threading).
+        """modeltel's rules (:func:`instrument_options`), applied by entry-point name before loading.
 
-        The configurator runs before the instrumentors load; instrumenting twice would only print
-        the SDK's "already instrumented" warning on every start.
-
-        The ``logging`` instrumentor (a dependency: modeltel's bridge translates records with its
-        handler) would attach that handler to the root logger, which changes the app's logging
-        (``_internal/logs.py`` says how) and, beside modeltel's bridge, exports every record twice.
-        So it is not loaded; with ``OTEL_PYTHON_LOG_CORRELATION=true`` it is, for the trace ids it
-        puts on records for the app's own format, with its handler left out.
+        ``threading`` is skipped by name, not after loading: :func:`modeltel.configure` (run by the
+        configurator before the instrumentors) carries context into threads itself, and loading
+        the entry point would import ``BaseInstrumentor`` and ``wrapt`` for nothing.
         """
-        if entry_point.name == LOGGING_INSTRUMENTOR:
-            if not log_correlation_requested():
-                return
-            kwargs["enable_log_auto_instrumentation"] = False
+        options = instrument_options(entry_point.name)
+        if options is None:
+            return
+        kwargs.update(options)
         instrumentor = entry_point.load()()
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(**kwargs)

@@ -1,9 +1,11 @@
 """``modeltel run [--service NAME] [--data-dir DIR] -- CMD ...``: auto-instrument a program.
 
-Python programs are configured through the same ``sitecustomize`` route as
-``opentelemetry-instrument`` (so installed ``opentelemetry-instrumentation-*`` packages load too),
-with modeltel's distro and configurator selected explicitly. The environment is validated first:
-a bad variable stops here with exit 2 instead of a warning inside the program.
+Python programs are configured by modeltel's own ``sitecustomize``
+(:mod:`modeltel._internal.bootstrap`): :func:`modeltel.configure`, then the installed
+``opentelemetry-instrumentation-*`` packages, without the stock hook's distro, configurator and
+dependency-check machinery. The distro variables are still set, so a program that starts
+``opentelemetry-instrument`` itself gets modeltel there too. The environment is validated first: a
+bad variable stops here with exit 2 instead of a warning inside the program.
 
 With telemetry switched off (``MODELTEL_ENABLED=false`` or ``OTEL_SDK_DISABLED=true``) CMD is
 exec'd with no ``sitecustomize`` and nothing validated beyond the switch: the program starts as if
@@ -14,7 +16,6 @@ imported only when telemetry is on, so ``modeltel run --help`` and the switched-
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -23,9 +24,6 @@ from modeltel._internal.switch import switched_off
 TYPE_CHECKING = False  # not typing's: this module is on the switched-off path, which must stay cheap
 if TYPE_CHECKING:
     from typing import Any
-
-AUTO_INSTRUMENTATION = "opentelemetry.instrumentation.auto_instrumentation"
-"""The package whose ``sitecustomize`` configures the child, found without being imported."""
 
 # pathlib, shutil and uuid are left out on purpose: together they cost about a third of the
 # switched-off path's start-up (bench/startup.py), and os.path and os.execvpe do the same here.
@@ -43,14 +41,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=main)
 
 
-def hook_directory() -> str:
-    """The directory of the auto-instrumentation ``sitecustomize``, without running its package."""
-    spec = importlib.util.find_spec(AUTO_INSTRUMENTATION)
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(f"No module named {AUTO_INSTRUMENTATION!r}")
-    return os.path.dirname(os.path.abspath(spec.origin))
-
-
 def child_environment(environ: dict[str, str], service: str | None, data_dir: str | None) -> dict[str, str]:
     """The environment CMD runs with: modeltel selected, paths absolute, one run id for all children.
 
@@ -59,18 +49,18 @@ def child_environment(environ: dict[str, str], service: str | None, data_dir: st
     """
     import uuid
 
+    from modeltel._internal.bootstrap import HOOK_DIRECTORY
     from modeltel._internal.cluster import launch_run_id
     from modeltel._internal.config import DISTRO_VARIABLES
 
     env = plain_environment(environ, service, data_dir)
     env.setdefault("MODELTEL_RUN_ID", launch_run_id(env) or uuid.uuid4().hex)
     env.update(DISTRO_VARIABLES)
-    hook_dir = hook_directory()
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hook_dir]
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != HOOK_DIRECTORY]
     cwd = os.getcwd()
     if cwd not in paths:
         paths.insert(0, cwd)
-    env["PYTHONPATH"] = os.pathsep.join([hook_dir, *paths])
+    env["PYTHONPATH"] = os.pathsep.join([HOOK_DIRECTORY, *paths])
     return env
 
 
