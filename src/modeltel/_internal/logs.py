@@ -25,11 +25,15 @@ app's logger levels. Raising it only filters; lowering it below a logger's level
 the app's logger would have refused) goes to OpenTelemetry only: the app's filters and handlers
 never see it. ``logging.disable()`` and disabled loggers are respected.
 
-The translation (severity, body, ``exception.type``/``message``/``stacktrace``, the current span's
-trace id, span id and flags) is OpenTelemetry's own: ``opentelemetry-instrumentation-logging``'s
-``LoggingHandler``, used as a translator only. modeltel adds two bounds: attribute values that are
-not OTLP values become their text here (the SDK would warn about each on the app's stderr), and
-``exception.stacktrace`` keeps at most :data:`MAX_STACKTRACE_CHARS`.
+The translation (severity, body, attributes, ``exception.type``/``message``/``stacktrace``, the
+current span's trace id, span id and flags) is :mod:`modeltel._internal.log_records`, field for field
+what ``opentelemetry-instrumentation-logging``'s ``LoggingHandler`` makes of a record, plus modeltel's
+two bounds (non-OTLP attribute values as text, ``exception.stacktrace`` at most
+:data:`MAX_STACKTRACE_CHARS`). Hand-written because importing that handler imports the
+instrumentation's package (``BaseInstrumentor``, ``wrapt``, ``packaging``, ``asyncio``,
+``importlib.metadata``): ~100 ms of ``configure()`` on an idle machine, timed as that import after
+the SDK's; the bridge's own import takes ~1 ms. The handler is kept as the test oracle. The SDK's
+own ``LoggingHandler`` is deprecated (a warning on construction).
 
 ``MODELTEL_LOG_WARNINGS=true`` captures each warning as it is shown, as a WARNING record of
 ``py.warnings``. Not through ``logging.captureWarnings``, which moves warnings from stderr into
@@ -45,93 +49,17 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry._logs import LoggerProvider
-from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry._logs import Logger, LoggerProvider
 
-from modeltel.formats import MAX_NESTING
+from modeltel._internal.log_records import MAX_STACKTRACE_CHARS, translate
 
 __all__ = ["MAX_STACKTRACE_CHARS", "install", "installed", "uninstall"]
 
-MAX_STACKTRACE_CHARS = 8192
-"""``exception.stacktrace`` is cut to this many characters: the first 1 KiB (where the program
-entered) and the rest from the end (the innermost frames and the exception). A stack trace is
-formatted on the app's thread and shipped with every record; a deep one (a recursion, a framework
-stack with chained causes) runs to hundreds of KiB, which costs the app, fills the file and passes
-receivers' line limits, while the frames that say what failed are the last few."""
-_HEAD_CHARS = 1024
-_STACKTRACE = "exception.stacktrace"
-_PLAIN = frozenset({str, int, float, bool})
 _OWN_LOGGERS = ("opentelemetry", "modeltel")
 _NAME_CACHE_LIMIT = 4096
-
-
-def _bounded_stacktrace(text: str) -> str:
-    if len(text) <= MAX_STACKTRACE_CHARS:
-        return text
-    marker = f"\n... {{}} characters cut (bound {MAX_STACKTRACE_CHARS}) ...\n"
-    tail = MAX_STACKTRACE_CHARS - _HEAD_CHARS - len(marker) - 8
-    cut = len(text) - _HEAD_CHARS - tail
-    return text[:_HEAD_CHARS] + marker.format(cut) + text[-tail:]
-
-
-def _otlp_value(value: Any, depth: int = 0) -> Any:
-    """``value`` as an OTLP attribute value: maps and sequences kept (keys as text), anything else
-    that is not a plain value as its text; deeper than ``MAX_NESTING`` as text too."""
-    if type(value) in _PLAIN or value is None or isinstance(value, bytes):
-        return value
-    if depth < MAX_NESTING:
-        if isinstance(value, Mapping):
-            return {str(k): _otlp_value(v, depth + 1) for k, v in value.items() if str(k)}
-        if isinstance(value, Sequence) and not isinstance(value, str):
-            return tuple(_otlp_value(v, depth + 1) for v in value)
-        if isinstance(value, str | int | float):  # subclasses: str enums, numpy scalars
-            return value
-    try:
-        return str(value)
-    except Exception:
-        return f"<{type(value).__name__}>"
-
-
-class _Message(logging.Formatter):
-    """The record's message as the app's own formatter already made it (``record.message``), else
-    made now: its arguments' ``__str__`` runs once, as without modeltel, where the app printed it."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.__dict__.get("message")
-        return message if type(message) is str else record.getMessage()
-
-
-class _Translator(LoggingHandler):
-    """The instrumentation's ``LoggingHandler`` as a record translator, never attached to a logger."""
-
-    def __init__(self, provider: LoggerProvider) -> None:
-        super().__init__(logger_provider=provider)
-        self.setFormatter(_Message())
-        self._provider = provider
-        self._loggers: dict[str, Any] = {}
-
-    def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
-        attributes, event_name = super()._get_attributes(record)
-        for key, value in attributes.items():
-            if type(value) not in _PLAIN:
-                attributes[key] = _otlp_value(value)
-        stacktrace = attributes.get(_STACKTRACE)
-        if type(stacktrace) is str and len(stacktrace) > MAX_STACKTRACE_CHARS:
-            attributes[_STACKTRACE] = _bounded_stacktrace(stacktrace)
-        return attributes, event_name
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """As the instrumentation's ``emit``, with the OpenTelemetry logger of each name kept here
-        (the provider's own cache takes two locks per call)."""
-        logger = self._loggers.get(record.name)
-        if logger is None:
-            logger = self._provider.get_logger(record.name)
-            if len(self._loggers) < _NAME_CACHE_LIMIT:
-                self._loggers[record.name] = logger
-        logger.emit(self._translate(record))
 
 
 _emitting = threading.local()
@@ -140,10 +68,11 @@ that logs, a warning the SDK issues) goes to the app's handlers only, never roun
 
 
 class _Bridge:
-    """What :func:`install` set up: the translator, the threshold, the loggers that are skipped."""
+    """What :func:`install` set up: the provider and its loggers, the threshold, the loggers skipped."""
 
     def __init__(self, provider: LoggerProvider, level: int | None, on_failure: Callable[[], None]) -> None:
-        self.translator = _Translator(provider)
+        self.provider = provider
+        self._loggers: dict[str, Logger] = {}
         self.level = level
         self.threshold = 0 if level is None else level
         self.on_failure = on_failure
@@ -163,11 +92,21 @@ class _Bridge:
             return
         _emitting.active = True
         try:
-            self.translator.emit(record)
+            self._logger(name).emit(translate(record))
         except Exception:  # e.g. a message whose arguments do not fit its format
             self.on_failure()
         finally:
             _emitting.active = False
+
+    def _logger(self, name: str) -> Logger:
+        """The OpenTelemetry logger of ``name``, kept here (the provider's own cache takes two locks
+        per call)."""
+        logger = self._loggers.get(name)
+        if logger is None:
+            logger = self.provider.get_logger(name)
+            if len(self._loggers) < _NAME_CACHE_LIMIT:
+                self._loggers[name] = logger
+        return logger
 
     def warning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int) -> None:
         record = logging.LogRecord("py.warnings", logging.WARNING, filename, lineno, "%s: %s", None, None)
