@@ -10,8 +10,8 @@ runs. The carriers:
 * the environment variables ``TRACEPARENT`` / ``TRACESTATE`` / ``BAGGAGE`` for subprocesses
   (:mod:`modeltel.integrations.subprocess`): :func:`install` attaches the context they hold as the
   process's starting context, so its top-level spans are children of the launching span;
-* in-process threads need no carrier: ``opentelemetry-instrumentation-threading`` hands the
-  ``Context`` object over (:mod:`modeltel.integrations.threads`).
+* in-process threads need no carrier: the ``Context`` object itself is handed over where a thread
+  starts or a task is submitted (:mod:`modeltel.integrations.threads`).
 
 :func:`install` runs from :func:`modeltel.configure` (never at import); :func:`uninstall` reverses
 every patch, for tests.
