@@ -48,7 +48,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from modeltel._internal import semconv, sigterm
+from modeltel._internal import deferred, semconv, sigterm
 from modeltel._internal.config import Settings, Signal
 from modeltel._internal.detectors import cluster_resource
 from modeltel._internal.export.guard import (
@@ -541,18 +541,23 @@ def configure(**overrides: Any) -> Handle:
     with _configure_lock:
         if _current is not None:
             return _current
-        from modeltel._internal.config import load_settings
+        # In a worker deferred.arm() set up, the parent's settings under the explicit ones.
+        handle = _current = _create({**deferred.disarm(), **overrides})
+    deferred.run_callbacks()
+    return handle
 
-        settings = load_settings(**overrides)
-        if not settings.enabled:
-            _current = NoopHandle(settings)
-            return _current
-        try:
-            _current = build(settings)
-        except Exception:
-            _logger.exception("modeltel: could not set up telemetry; the app runs on without it")
-            _current = NoopHandle(settings)
-        return _current
+
+def _create(overrides: dict[str, Any]) -> Handle:
+    from modeltel._internal.config import load_settings
+
+    settings = load_settings(**overrides)
+    if not settings.enabled:
+        return NoopHandle(settings)
+    try:
+        return build(settings)
+    except Exception:
+        _logger.exception("modeltel: could not set up telemetry; the app runs on without it")
+        return NoopHandle(settings)
 
 
 def current() -> Handle | None:

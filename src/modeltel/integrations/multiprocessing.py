@@ -10,9 +10,12 @@ How the context travels (always as a W3C carrier made by the OpenTelemetry propa
 * ``Process.start()`` records the carrier of the current span on the process object. The child
   attaches it around ``run()``, so a plain ``Process(target=f)`` is covered whatever its start
   method. With spawn and forkserver the same object also carries the parent's effective settings
-  (service name, run id, data dir, exporters): unpickling it in the fresh interpreter calls
-  :func:`modeltel.configure` with them before ``run()`` starts, so the child writes its own file of
-  the same run even when the parent was configured from code rather than from the environment.
+  (service name, run id, data dir, exporters): unpickling it in the fresh interpreter arms
+  :mod:`modeltel._internal.deferred` with them, so the child configures modeltel when it first has
+  something to record (a task or a process started inside a sampled span, the OpenTelemetry API,
+  a log record) and writes its own file of the same run even when the parent was configured from
+  code rather than from the environment. A worker that records nothing never imports the SDK:
+  nothing this module imports at the top needs it.
 * ``Pool.apply_async`` / ``map`` / ``starmap`` / ``imap`` / ``imap_unordered`` (and their sync
   forms) and ``ProcessPoolExecutor.submit`` / ``map`` wrap the task function in :class:`TracedCall`
   at submit time, capturing the context *then*, not when the pool was created. A worker process
@@ -46,19 +49,18 @@ import dataclasses
 import multiprocessing.pool
 import multiprocessing.process
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from opentelemetry import context as otel_context
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import SpanProcessor
-
-from modeltel._internal import providers
-from modeltel._internal.config import Settings
-from modeltel._internal.propagation import capture, extract
+from modeltel._internal import deferred
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from modeltel._internal.config import Settings
     from modeltel._internal.providers import Handle
 
 __all__ = ["TracedCall", "install", "traced", "uninstall"]
@@ -69,6 +71,8 @@ R = TypeVar("R")
 _lock = threading.Lock()
 _originals: dict[tuple[type, str], Any] = {}
 _worker_overrides: dict[str, Any] = {}
+_lazy_providers: bool | None = None
+"""The parent's :func:`deferred.providers_entry_points`, asked at the first ``Process.start()``."""
 _PROCESS_ATTRIBUTE = "_modeltel_context"
 
 
@@ -79,26 +83,46 @@ def worker_overrides(settings: Settings) -> dict[str, Any]:
     return values
 
 
-def _ensure_configured(overrides: Mapping[str, Any] | None = None) -> Handle:
-    handle = providers.current()
-    if handle is None:
-        handle = providers.configure(**(overrides or {}))
+def _current_handle() -> Handle | None:
+    """This process's handle, without importing the SDK where nothing configured modeltel."""
+    providers = sys.modules.get("modeltel._internal.providers")
+    return None if providers is None else providers.current()
+
+
+def _configure_if_recording(ctx: Context | None) -> Handle | None:
+    """The handle, configuring first when ``ctx`` holds a sampled span: its work will make spans."""
+    handle = _current_handle()
+    if handle is None and ctx is not None:
+        from opentelemetry import trace
+
+        span_context = trace.get_current_span(ctx).get_span_context()
+        if span_context.is_valid and span_context.trace_flags.sampled:
+            handle = deferred.configure_now()
     return handle
 
 
 # --- per-task wrapper ---------------------------------------------------------------------------
 
-_last_context: tuple[Mapping[str, str], Context] | None = None
+_last_context: tuple[Mapping[str, str], Context | None] | None = None
 _jsonl_processors: tuple[int, Handle | None, tuple[SpanProcessor, ...]] = (0, None, ())
 
 
-def _context_for(carrier: Mapping[str, str]) -> Context:
+def _context_for(carrier: Mapping[str, str]) -> Context | None:
+    """The context ``carrier`` holds; None for an empty one where no context was ever attached.
+
+    An empty carrier means a fresh empty context, and in a process that has not even imported the
+    context API there is nothing current to replace: the task runs as it is, at no cost.
+    """
     # Pool.map sends one carrier per chunk and a sweep submits thousands of tasks from one span:
     # remembering the last one saves the parse. A race only means parsing twice.
     global _last_context
+    if not carrier and "opentelemetry.context" not in sys.modules:
+        return None
     last = _last_context
     if last is not None and last[0] == carrier:
         return last[1]
+    from modeltel._internal.propagation import extract
+
     ctx = extract(carrier)
     _last_context = (carrier, ctx)
     return ctx
@@ -121,7 +145,7 @@ def flush_finished_spans(handle: Handle | None = None) -> None:
     The processors' flush holds off modeltel's SIGTERM handler meanwhile (``modeltel/_internal/sigterm.py``):
     a pool's ``terminate()`` arriving mid-flush would otherwise flush again under the same locks.
     """
-    handle = providers.current() if handle is None else handle
+    handle = _current_handle() if handle is None else handle
     if handle is None or not handle.enabled:
         return
     processors = _jsonl_processors_of(handle)
@@ -135,10 +159,11 @@ class TracedCall(Generic[P, R]):
     """``fn`` that runs under the context captured when it was wrapped, in whatever process.
 
     Picklable whenever ``fn`` is (it pickles as ``fn``, the carrier and the submitting pid). In a
-    process where modeltel is not configured yet (a spawned worker of a pool created before
-    :func:`modeltel.configure`), calling it configures modeltel from the environment first. In a
-    process other than the submitter's, the task's finished spans are flushed to the JSONL file
-    before the call returns.
+    process where modeltel is not configured yet (a spawned worker), calling it configures modeltel
+    first when the carrier holds a sampled span (with the parent's settings the worker was armed
+    with, else from the environment); a task handed over outside any span leaves the worker as it
+    was. In a configured process other than the submitter's, the task's finished spans are flushed
+    to the JSONL file before the call returns.
     """
 
     __slots__ = ("carrier", "fn", "origin_pid")
@@ -147,19 +172,31 @@ class TracedCall(Generic[P, R]):
         self, fn: Callable[P, R], carrier: Mapping[str, str] | None = None, origin_pid: int | None = None
     ) -> None:
         self.fn = fn
-        self.carrier: Mapping[str, str] = capture() if carrier is None else carrier
+        if carrier is None:
+            from modeltel._internal.propagation import capture
+
+            carrier = capture()
+        self.carrier: Mapping[str, str] = carrier
         self.origin_pid = os.getpid() if origin_pid is None else origin_pid
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         remote = os.getpid() != self.origin_pid
-        handle = _ensure_configured() if remote else None
-        token = otel_context.attach(_context_for(self.carrier))
+        ctx = _context_for(self.carrier)
+        if remote:
+            _configure_if_recording(ctx)
         try:
-            return self.fn(*args, **kwargs)
+            if ctx is None:
+                return self.fn(*args, **kwargs)
+            from opentelemetry import context as otel_context
+
+            token = otel_context.attach(ctx)
+            try:
+                return self.fn(*args, **kwargs)
+            finally:
+                otel_context.detach(token)
         finally:
-            otel_context.detach(token)
             if remote:
-                flush_finished_spans(handle)
+                flush_finished_spans()  # configured by now if the task recorded anything
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.fn, self.carrier, self.origin_pid))
@@ -188,32 +225,53 @@ def traced(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 class _ProcessContext:
-    """Attached to a ``Process`` at ``start()``: the carrier, and the parent's settings for spawn."""
+    """Attached to a ``Process`` at ``start()``: the carrier, and for spawn the parent's settings
+    and whether the API's lazy providers can reach modeltel (:mod:`modeltel._internal.deferred`)."""
 
-    __slots__ = ("carrier", "overrides")
+    __slots__ = ("carrier", "lazy_providers", "overrides")
 
-    def __init__(self, carrier: Mapping[str, str], overrides: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self, carrier: Mapping[str, str], overrides: Mapping[str, Any] | None, lazy_providers: bool = False
+    ) -> None:
         self.carrier = carrier
         self.overrides = overrides
+        self.lazy_providers = lazy_providers
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_process_context, (self.carrier, self.overrides))
+        return (_restore_process_context, (self.carrier, self.overrides, self.lazy_providers))
 
 
-def _restore_process_context(carrier: Mapping[str, str], overrides: Mapping[str, Any] | None) -> Any:
+def _restore_process_context(
+    carrier: Mapping[str, str], overrides: Mapping[str, Any] | None, lazy_providers: bool = False
+) -> Any:
     # Runs while a spawn/forkserver child unpickles its Process object, before ``_bootstrap``:
-    # configuring here also installs the ``_bootstrap`` patch that attaches ``carrier``.
+    # arms the deferred configure and patches ``_bootstrap`` alone, so that it attaches ``carrier``.
     try:
-        _ensure_configured(overrides)
+        deferred.arm(overrides=overrides, lazy_providers=lazy_providers)
+        with _lock:
+            _patch(multiprocessing.process.BaseProcess, "_bootstrap", _bootstrap)
     except Exception:  # the child must start even if telemetry cannot
         import logging
 
-        logging.getLogger(__name__).exception("modeltel: could not configure a child process")
+        logging.getLogger(__name__).exception("modeltel: could not prepare a child process")
     return _ProcessContext(carrier, None)
 
 
+def _providers_entry_points() -> bool:
+    global _lazy_providers
+    if _lazy_providers is None:
+        try:
+            _lazy_providers = deferred.providers_entry_points()
+        except Exception:  # unreadable metadata: workers configure by the other tripwires
+            _lazy_providers = False
+    return _lazy_providers
+
+
 def _start(self: multiprocessing.process.BaseProcess) -> None:
-    setattr(self, _PROCESS_ATTRIBUTE, _ProcessContext(capture(), _worker_overrides))
+    from modeltel._internal.propagation import capture
+
+    marker = _ProcessContext(capture(), _worker_overrides, _providers_entry_points())
+    setattr(self, _PROCESS_ATTRIBUTE, marker)
     _originals[(multiprocessing.process.BaseProcess, "start")](self)
 
 
@@ -224,7 +282,13 @@ def _bootstrap(self: multiprocessing.process.BaseProcess, *args: Any, **kwargs: 
     marker = self.__dict__.get(_PROCESS_ATTRIBUTE)
     if not isinstance(marker, _ProcessContext):
         return int(original(self, *args, **kwargs))
-    token = otel_context.attach(extract(marker.carrier))
+    ctx = _context_for(marker.carrier)
+    _configure_if_recording(ctx)  # a process started inside a sampled span records from the start
+    if ctx is None:
+        return int(original(self, *args, **kwargs))
+    from opentelemetry import context as otel_context
+
+    token = otel_context.attach(ctx)
     try:
         return int(original(self, *args, **kwargs))
     finally:
@@ -281,11 +345,15 @@ def install(handle: Handle) -> None:
     global _worker_overrides
     with _lock:
         _worker_overrides = worker_overrides(handle.settings)
-        if _originals:
-            return
         for (cls, name), replacement in _patches().items():
-            _originals[(cls, name)] = cls.__dict__[name]
-            setattr(cls, name, replacement)
+            _patch(cls, name, replacement)
+
+
+def _patch(cls: type, name: str, replacement: Callable[..., Any]) -> None:
+    """Replace ``cls.name`` unless done already (a spawned child patches ``_bootstrap`` first)."""
+    if (cls, name) not in _originals:
+        _originals[(cls, name)] = cls.__dict__[name]
+        setattr(cls, name, replacement)
 
 
 def uninstall() -> None:

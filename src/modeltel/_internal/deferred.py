@@ -1,0 +1,275 @@
+"""A multiprocessing worker's telemetry, configured when the worker first has something to record.
+
+Why: a spawn or forkserver worker is a fresh interpreter, and configuring it (importing the SDK,
+building three signals' pipelines) costs about 250 ms of CPU. Configured eagerly, a pool of ten
+trivial tasks took 8.5 times as long, though work handed over outside any span in an unmodified
+app records nothing. :func:`arm` keeps the parent's settings and sets tripwires that cost nothing
+until tripped; the first one tripped configures modeltel with those settings, once:
+
+* a task handed over inside a sampled span: :mod:`modeltel.integrations.multiprocessing` calls
+  :func:`configure_now` before running it;
+* the first ``get_tracer_provider`` / ``get_meter_provider`` / ``get_logger_provider`` of the
+  OpenTelemetry API (so every ``get_tracer``, ``get_meter``): the API's own lazy providers. With
+  ``OTEL_PYTHON_TRACER_PROVIDER=modeltel`` set and no provider set yet, the API builds the global
+  provider from the entry point ``modeltel`` of group ``opentelemetry_tracer_provider``, which is
+  :func:`tracer_provider` here (meter and logger alike). The API raises when that entry point is
+  missing, so the variables are set only when :func:`providers_entry_points` found all three.
+  They live in ``os.environ`` only, not in the C environment (``os.unsetenv``), so a process this
+  one starts does not inherit them, and they are removed as soon as modeltel is configured;
+* modeltel's domain API, and any other call of ``configure()``: ``providers.configure`` takes the
+  armed settings through :func:`disarm`;
+* the first ``logging`` record the log bridge would export: a class-level hook on
+  ``logging.Logger.callHandlers`` puts the exact original back, configures (which installs the real
+  bridge on top of the original), then dispatches the record again, through the bridge.
+
+A record the app's logger refuses but ``MODELTEL_LOG_LEVEL`` would capture never reaches
+``callHandlers``, so it trips nothing; records from there on are captured once configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modeltel._internal.providers import Handle
+
+__all__ = [
+    "arm",
+    "configure_now",
+    "disarm",
+    "is_multiprocessing_child",
+    "logger_provider",
+    "meter_provider",
+    "providers_entry_points",
+    "run_callbacks",
+    "tracer_provider",
+]
+
+ENTRY_POINT = "modeltel"
+"""The name of the three lazy-provider entry points, and the value of the variables naming them."""
+
+PROVIDER_VARIABLES = {
+    "OTEL_PYTHON_TRACER_PROVIDER": "opentelemetry_tracer_provider",
+    "OTEL_PYTHON_METER_PROVIDER": "opentelemetry_meter_provider",
+    "OTEL_PYTHON_LOGGER_PROVIDER": "opentelemetry_logger_provider",
+}
+"""Each variable the OpenTelemetry API reads on its first ``get_*_provider``, and its entry point group."""
+
+_OWN_LOGGERS = ("opentelemetry", "modeltel")
+_CHILD_COMMANDS = ("from multiprocessing.spawn import", "from multiprocessing.forkserver import")
+
+_lock = threading.Lock()
+_busy = threading.local()
+"""``active`` while this thread configures: a record logged meanwhile must not configure again."""
+
+
+class _State:
+    """What :func:`arm` set up in this process."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.overrides: dict[str, Any] | None = None
+        self.callbacks: list[Callable[[], None]] = []
+        self.pending: list[Callable[[], None]] = []
+        self.variables: list[str] = []
+        self.log_threshold: int | None = None
+        self.original_call_handlers: Callable[[logging.Logger, logging.LogRecord], None] | None = None
+
+
+_state = _State()
+
+
+def is_multiprocessing_child() -> bool:
+    """True in a process multiprocessing started (spawn, forkserver, or fork from one).
+
+    Read from the command line, so it answers from the first line of ``sitecustomize`` on, before
+    multiprocessing has unpickled anything.
+    """
+    argv = getattr(sys, "orig_argv", sys.argv)
+    if "--multiprocessing-fork" in argv or any(arg.startswith(_CHILD_COMMANDS) for arg in argv):
+        return True
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
+
+
+def providers_entry_points() -> bool:
+    """True when the three lazy-provider entry points are installed.
+
+    Reads every distribution's ``entry_points.txt`` (about 10 ms) and imports ``importlib.metadata``
+    if nothing did yet (about 50 ms): call it where that is paid already, in a configured parent,
+    once, and hand the answer to the workers.
+    """
+    from importlib.metadata import entry_points
+
+    return all(entry_points(group=group, name=ENTRY_POINT) for group in PROVIDER_VARIABLES.values())
+
+
+def arm(
+    on_configure: Callable[[], None] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    lazy_providers: bool = False,
+) -> None:
+    """Configure this process with ``overrides`` when it first has something to record; idempotent.
+
+    Later calls add what earlier ones lacked: the first ``overrides`` given are kept, each distinct
+    ``on_configure`` runs once right after the deferred configure, and ``lazy_providers`` (the
+    parent's :func:`providers_entry_points`) sets the API's variables. Does nothing in a process
+    already configured or with telemetry disabled. Never raises: a worker must start regardless.
+    """
+    try:
+        with _lock:
+            if _configured() or (overrides is not None and overrides.get("enabled") is False):
+                return
+            _state.armed = True
+            if overrides is not None and _state.overrides is None:
+                _state.overrides = dict(overrides)
+            if on_configure is not None and on_configure not in _state.callbacks:
+                _state.callbacks.append(on_configure)
+            if lazy_providers:
+                _set_provider_variables()
+            _sync_logging_hook()
+    except Exception:
+        logging.getLogger(__name__).exception("modeltel: could not defer configuring this worker")
+
+
+def configure_now() -> Handle:
+    """Configure modeltel (with the armed settings, if any) and return the handle."""
+    _busy.active = True
+    try:
+        with _lock:
+            _remove_tripwires()  # before any import: the SDK's could trip them again
+        from modeltel._internal.providers import configure
+
+        return configure()
+    finally:
+        _busy.active = False
+
+
+def disarm() -> dict[str, Any]:
+    """Remove every tripwire and return the armed settings (empty when not armed).
+
+    Called by ``providers.configure`` under its lock, however configuring was reached; the
+    ``on_configure`` callbacks wait for :func:`run_callbacks`, after that lock is released.
+    """
+    with _lock:
+        if not _state.armed:
+            return {}
+        _remove_tripwires()
+        _state.armed = False
+        _state.pending, _state.callbacks = _state.callbacks, []
+        return dict(_state.overrides or {})
+
+
+def run_callbacks() -> None:
+    """Run the ``on_configure`` callbacks :func:`disarm` set aside, once each; never raises."""
+    with _lock:
+        pending, _state.pending = _state.pending, []
+    for callback in pending:
+        try:
+            callback()
+        except Exception:
+            logging.getLogger(__name__).exception("modeltel: on_configure %r failed", callback)
+
+
+def _configured() -> bool:
+    providers = sys.modules.get("modeltel._internal.providers")
+    return providers is not None and providers.current() is not None
+
+
+# --- the API's lazy providers: entry points named "modeltel" -----------------------------------
+
+
+def tracer_provider() -> Any:
+    """Entry point ``opentelemetry_tracer_provider:modeltel``: configure, then the tracer provider."""
+    from opentelemetry import trace
+
+    return configure_now().tracer_provider or trace.NoOpTracerProvider()
+
+
+def meter_provider() -> Any:
+    """Entry point ``opentelemetry_meter_provider:modeltel``: configure, then the meter provider."""
+    from opentelemetry import metrics
+
+    return configure_now().meter_provider or metrics.NoOpMeterProvider()
+
+
+def logger_provider() -> Any:
+    """Entry point ``opentelemetry_logger_provider:modeltel``: configure, then the logger provider."""
+    from opentelemetry import _logs
+
+    return configure_now().logger_provider or _logs.NoOpLoggerProvider()
+
+
+def _set_provider_variables() -> None:
+    for name in PROVIDER_VARIABLES:
+        if name in os.environ or name in _state.variables:
+            continue  # the app's own choice of provider wins
+        os.environ[name] = ENTRY_POINT
+        os.unsetenv(name)  # os.environ keeps it for the API; children never see it
+        _state.variables.append(name)
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+
+def _sync_logging_hook() -> None:
+    overrides = _state.overrides
+    if overrides is not None and not overrides.get("logs_exporters"):
+        _restore_logging()  # nothing would export the record
+        return
+    level = None if overrides is None else overrides.get("log_level")
+    _state.log_threshold = level if isinstance(level, int) else None
+    if _state.original_call_handlers is None:
+        _state.original_call_handlers = logging.Logger.callHandlers
+        logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
+
+
+def _restore_logging() -> None:
+    original = _state.original_call_handlers
+    if original is None:
+        return
+    if logging.Logger.__dict__.get("callHandlers") is _call_handlers:
+        logging.Logger.callHandlers = original  # type: ignore[method-assign, assignment]
+        _state.original_call_handlers = None
+    # else another wrapper sits on top of the hook: the hook stays below it and passes records on
+
+
+def _remove_tripwires() -> None:
+    for name in _state.variables:
+        os.environ.pop(name, None)
+    _state.variables.clear()
+    _restore_logging()
+
+
+def _tripping(record: logging.LogRecord) -> bool:
+    if not _state.armed or getattr(_busy, "active", False):
+        return False
+    if record.name.split(".", 1)[0] in _OWN_LOGGERS:
+        return False
+    threshold = _state.log_threshold
+    return threshold is None or record.levelno >= threshold
+
+
+def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+    original = _state.original_call_handlers
+    if original is None:  # removed while this record was on its way in
+        logging.Logger.callHandlers(self, record)
+        return
+    if not _tripping(record):
+        original(self, record)
+        return
+    try:
+        configure_now()
+    except Exception:  # configure() logs its own failures; this is the last resort
+        original(self, record)
+        return
+    if _state.original_call_handlers is None:  # restored: the bridge, if any, sits on the original
+        logging.Logger.callHandlers(self, record)
+    else:
+        original(self, record)
