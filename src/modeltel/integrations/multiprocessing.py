@@ -44,9 +44,6 @@ they aggregate in the process and leave at the export interval and at exit.
 
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
-import multiprocessing.pool
 import multiprocessing.process
 import os
 import sys
@@ -78,6 +75,8 @@ _PROCESS_ATTRIBUTE = "_modeltel_context"
 
 def worker_overrides(settings: Settings) -> dict[str, Any]:
     """The parent's effective settings as :func:`modeltel.configure` keyword overrides for a child."""
+    import dataclasses  # here: a worker imports this module, and only a configured parent calls this
+
     values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "sources"}
     values["data_dir"] = settings.data_dir.absolute()
     return values
@@ -318,16 +317,23 @@ def _wrap_func_argument(cls: type, name: str) -> Callable[..., Any]:
 def _map_async(self: Any, func: Any, iterable: Any, mapper: Any, *args: Any, **kwargs: Any) -> Any:
     # Pool.map/starmap(_async) send (mapper, (func, chunk)) tasks: wrapping the mapper gives one
     # attach and one flush per chunk, which is also when the worker sends results back.
+    import multiprocessing.pool  # not at the top, like every import only a configured process needs
+
     original = _originals[(multiprocessing.pool.Pool, "_map_async")]
     return original(self, func, iterable, traced(mapper), *args, **kwargs)
 
 
 def _executor_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    import concurrent.futures
+
     original = _originals[(concurrent.futures.ProcessPoolExecutor, "submit")]
     return original(self, traced(fn), *args, **kwargs)
 
 
 def _patches() -> dict[tuple[type, str], Callable[..., Any]]:
+    import concurrent.futures
+    import multiprocessing.pool
+
     pool = multiprocessing.pool.Pool
     return {
         (multiprocessing.process.BaseProcess, "start"): _start,
