@@ -30,7 +30,7 @@ from opentelemetry.trace import StatusCode
 from modeltel._internal import semconv as sc
 from modeltel._internal.config import Settings
 from modeltel._internal.export.local import service_of
-from modeltel._internal.export.summary import ModelWarmer, SpanStats
+from modeltel._internal.export.summary import SpanStats
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE
 
@@ -72,16 +72,11 @@ class JobSummaries(SpanProcessor):
         self.settings = settings
         self._owner: dict[int, tuple[_Job, ...]] = {}
         self._warned = False
-        self._models = ModelWarmer()  # the summaries written at exit need them: import them now
-        self._traced = False
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._owner.clear)  # the parent's open jobs are not ours
 
     # --- application thread -------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if not self._traced:
-            self._traced = True
-            self._models.start()
         owner = self._owner
         jobs: tuple[_Job, ...] | None = None
         if owner:

@@ -1,5 +1,10 @@
 """``RunSummary``: one line in ``summaries.jsonl`` per finished process (here) and per job (jobs.py).
 
+The process's line is written at exit as a plain dict through :mod:`json`: importing pydantic and
+building the models costs ~165 ms, which held a short app's exit up (and, imported ahead on a
+thread, cost every process of a job array that CPU). :class:`~modeltel.store.schemas.RunSummary`
+stays the contract: readers validate with it, and a test holds every line to what it would write.
+
 Summaries are a stage of the local copy (:mod:`modeltel._internal.export.local`): they fold the batches
 the JSONL writer was given, already redacted, so a secret-keyed number is a ``<redacted>`` string
 by then and is never added up. The accumulator runs on the exporter's thread, never on the
@@ -10,11 +15,11 @@ below that, Algorithm R above).
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import os
 import random
-import threading
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,47 +33,16 @@ from modeltel._internal.config import Settings
 from modeltel._internal.export.local import Losses, service_of
 from modeltel.formats.sdk_json import read_fields
 from modeltel.store.files import append_line
-from modeltel.store.layout import SUMMARIES_FILE
+from modeltel.store.layout import SUMMARIES_FILE, SUMMARY_SCHEMA_VERSION
 
-if TYPE_CHECKING:  # the pydantic models load when a summary is made, at exit, not at configure()
-    from modeltel.store.schemas import DurationStats, NumericStats, RunSummary
+if TYPE_CHECKING:  # the models load only for a job's summary (jobs.py), never for the process's
+    from modeltel.store.schemas import DurationStats, NumericStats
 
 RESERVOIR_SIZE = 65_536
 
 _ERROR = StatusCode.ERROR
 _FIELDS = operator.attrgetter("_name", "_start_time", "_end_time", "_attributes._dict", "_status")
 """What :meth:`SpanStats.add` reads, straight from the SDK's fields (see otlp_json._FIELDS)."""
-
-
-class ModelWarmer:
-    """Imports the summary models (pydantic: about 100 ms) on a helper thread, started with the
-    process's first span.
-
-    A process that traces nothing never writes a summary and never pays for them; one that does
-    writes its summary at exit, and importing them there would hold up the exit. Started with the
-    first span, the import runs while the app does its work. A fork waits for it to finish (at
-    most :data:`FORK_WAIT_S`): a child must not inherit a half-imported module.
-    """
-
-    FORK_WAIT_S = 5.0
-
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        os.register_at_fork(before=self._settle)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=_import_models, name="modeltel-models", daemon=True)
-            self._thread.start()
-
-    def _settle(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(self.FORK_WAIT_S)
-
-
-def _import_models() -> None:
-    import modeltel.store.schemas  # noqa: F401  (the import is the point)
 
 
 def _properties(span: ReadableSpan) -> tuple[Any, ...]:
@@ -130,20 +104,24 @@ class _NameStats:
             if slot < RESERVOIR_SIZE:
                 self.reservoir[slot] = seconds[index]
 
+    def fields(self) -> dict[str, float]:
+        """The fields of :class:`~modeltel.store.schemas.DurationStats`, in its order."""
+        ordered = sorted(self.reservoir)
+        return {
+            "count": self.count,
+            "errors": self.errors,
+            "total_s": self.total,
+            "mean_s": self.total / self.count,
+            "min_s": self.min,
+            "p50_s": percentile(ordered, 50),
+            "p95_s": percentile(ordered, 95),
+            "max_s": self.max,
+        }
+
     def stats(self) -> DurationStats:
         from modeltel.store.schemas import DurationStats
 
-        ordered = sorted(self.reservoir)
-        return DurationStats(
-            count=self.count,
-            errors=self.errors,
-            total_s=self.total,
-            mean_s=self.total / self.count,
-            min_s=self.min,
-            p50_s=percentile(ordered, 50),
-            p95_s=percentile(ordered, 95),
-            max_s=self.max,
-        )
+        return DurationStats.model_validate(self.fields())
 
 
 class _Numeric:
@@ -171,12 +149,21 @@ class _Numeric:
         self.min = min(self.min, min(values))
         self.max = max(self.max, max(values))
 
+    def fields(self) -> dict[str, float]:
+        """The fields of :class:`~modeltel.store.schemas.NumericStats`, in its order; an int
+        minimum or maximum as the float the model makes of it."""
+        return {
+            "count": self.count,
+            "sum": self.sum,
+            "mean": self.sum / self.count,
+            "min": float(self.min),
+            "max": float(self.max),
+        }
+
     def stats(self) -> NumericStats:
         from modeltel.store.schemas import NumericStats
 
-        return NumericStats(
-            count=self.count, sum=self.sum, mean=self.sum / self.count, min=self.min, max=self.max
-        )
+        return NumericStats.model_validate(self.fields())
 
 
 def _finite(value: float) -> bool:
@@ -233,27 +220,50 @@ class SpanStats:
         return sum(s.count for s in self.by_name.values())
 
     def process_summary(
-        self, *, service: str, run_id: str, pid: int, started_ns: int, dropped: int = 0
-    ) -> RunSummary:
-        """The summary of everything this process exported since ``started_ns``."""
-        from modeltel.store.schemas import RunSummary
-
-        end = datetime.now(UTC)
+        self, *, service: str, run_id: str, pid: int, started_ns: int, ended_ns: int, dropped: int = 0
+    ) -> dict[str, Any]:
+        """The ``RunSummary`` fields, in its order, of what this process exported from
+        ``started_ns`` to ``ended_ns``."""
         start = datetime.fromtimestamp(started_ns / 1e9, UTC)
-        return RunSummary(
-            kind="process",
-            service=service,
-            run_id=run_id,
-            pid=pid,
-            start=start,
-            end=end,
-            duration_s=(end - start).total_seconds(),
-            status="error" if self.errors else "ok",
-            span_count=self.span_count,
-            dropped_spans=dropped,
-            by_name={name: s.stats() for name, s in sorted(self.by_name.items())},
-            numeric={key: n.stats() for key, n in sorted(self.numeric.items())},
-        )
+        end = datetime.fromtimestamp(ended_ns / 1e9, UTC)
+        return {
+            "schema_version": SUMMARY_SCHEMA_VERSION,
+            "kind": "process",
+            "service": service,
+            "run_id": run_id,
+            "pid": pid,
+            "job_name": None,
+            "trace_id": None,
+            "span_id": None,
+            "start": _timestamp(start),
+            "end": _timestamp(end),
+            "duration_s": (end - start).total_seconds(),
+            "status": "error" if self.errors else "ok",
+            "span_count": self.span_count,
+            "dropped_spans": dropped,
+            "by_name": {name: s.fields() for name, s in sorted(self.by_name.items())},
+            "numeric": {key: n.fields() for key, n in sorted(self.numeric.items())},
+            "calibration": None,
+            "quality": None,
+        }
+
+
+def _timestamp(moment: datetime) -> str:
+    """A UTC time as pydantic writes one: ``Z``, microseconds only when there are any."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def summary_line(fields: dict[str, Any]) -> str:
+    """``fields`` as pydantic's JSON: compact, UTF-8, and an infinite or NaN float as ``null``."""
+    return json.dumps(_nulls(fields), ensure_ascii=False, separators=(",", ":"))
+
+
+def _nulls(value: Any) -> Any:
+    if type(value) is dict:
+        return {key: _nulls(item) for key, item in value.items()}
+    if type(value) is float and not math.isfinite(value):
+        return None
+    return value
 
 
 class ProcessSummary:
@@ -285,9 +295,10 @@ class ProcessSummary:
             run_id=self.settings.run_id,
             pid=self._pid,
             started_ns=self._started_ns,
+            ended_ns=time.time_ns(),
             dropped=self.losses.dropped,
         )
         try:
-            append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())
+            append_line(self.settings.data_dir, SUMMARIES_FILE, summary_line(summary))
         except OSError as exc:
             self.losses.record(f"{SUMMARIES_FILE} under {self.settings.data_dir}", 0, exc)
