@@ -7,14 +7,11 @@ imported and applied is seen from a real child process.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-import pytest
 
 from otlp_files import BIN, base_env, run_under_modeltel
 
@@ -201,9 +198,6 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("modeltel._internal.deferred") is None, reason="no deferred configuration to arm"
-)
 def test_a_spawned_worker_is_neither_configured_nor_instrumented_at_start(tmp_path: Path) -> None:
     site = _site(tmp_path, failing=False)
     app = tmp_path / "app.py"

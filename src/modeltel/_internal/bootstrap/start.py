@@ -11,7 +11,6 @@ first use, and the instrumentors are applied right after.
 
 from __future__ import annotations
 
-import importlib
 import os
 
 from modeltel._internal.bootstrap import HOOK_DIRECTORY, warn
@@ -36,11 +35,9 @@ def start() -> None:
 
 
 def _configure_and_instrument() -> None:
-    try:
-        deferred = importlib.import_module("modeltel._internal.deferred")
-    except ImportError:
-        deferred = None
-    if deferred is not None and deferred.is_multiprocessing_child():
+    from modeltel._internal import deferred
+
+    if deferred.is_multiprocessing_child():
         deferred.arm(on_configure=apply_installed)
         return
     from modeltel._internal.providers import configure
