@@ -35,7 +35,9 @@ DISABLED_VARIABLE = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 EVERYTHING = "*"
 
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
+_EXTRA = re.compile(r"""^\s*extra\s*==\s*['"]([^'"]+)['"]\s*$""")
+"""A marker that is the extra alone; one with more clauses (``and python_version < "3.12"``) is left
+to the instrumentor's own check, since deciding it would need ``packaging``'s marker evaluation."""
 
 
 @dataclass(frozen=True)
