@@ -32,6 +32,26 @@ def test_configure_loads_no_reader_no_summary_model_and_no_pydantic(tmp_path: Pa
     assert not unwanted, sorted(unwanted)
 
 
+
+def test_configure_loads_no_instrumentation_base_and_scans_no_entry_points(tmp_path: Path) -> None:
+    """Threads, the log bridge and the propagators are modeltel's or lazy: what these packages
+    would cost (BaseInstrumentor with wrapt, packaging and asyncio; importlib.metadata's scan of every
+    installed distribution) is ~100 ms of each start, more than the rest of configure() together."""
+    loaded = _loaded_by_configure(tmp_path / "data")
+    assert "opentelemetry.sdk._logs" in loaded  # the log file is on by default: the bridge was built
+    heavy = (
+        "opentelemetry.instrumentation",
+        "wrapt",
+        "packaging",
+        "asyncio",
+        "importlib.metadata",
+        "opentelemetry.util._importlib_metadata",
+        "opentelemetry.propagate",
+    )
+    unwanted = {m for m in loaded if m.startswith(heavy)}
+    assert not unwanted, sorted(unwanted)
+
+
 EXIT_APP = """
 import atexit, os, sys
 def report():  # registered before configure(): atexit runs it after modeltel's shutdown
