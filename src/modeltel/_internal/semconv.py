@@ -1,28 +1,27 @@
 """Every span name, attribute key, metric name, unit and bucket list modeltel emits.
 
 One definition per name: the domain layer, the JSONL pipeline, the reader, the collector config
-tests and the dashboards all take names from here. GenAI and error names are re-exported from
-``opentelemetry-semantic-conventions`` rather than retyped, so they follow the upstream spec.
+tests and the dashboards all take names from here. The OpenTelemetry ones (``gen_ai.*``,
+``error.type``, ``exception.*``, ``server.*``, ...) are written out as strings rather than imported
+from ``opentelemetry-semantic-conventions``: its generated modules cost every configured process
+~5 ms to import for a few dozen strings. tests/test_semconv_upstream.py holds each copy equal to
+the upstream constant it stands for, so they still follow the spec.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
-    GEN_AI_OPERATION_NAME,
-    GEN_AI_PROVIDER_NAME,
-    GEN_AI_REQUEST_MODEL,
-    GEN_AI_RESPONSE_MODEL,
-    GEN_AI_TOKEN_TYPE,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-)
-from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
-    GEN_AI_CLIENT_OPERATION_DURATION,
-    GEN_AI_CLIENT_TOKEN_USAGE,
-)
-from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+ERROR_TYPE: Final = "error.type"
 
 SEMCONV_VERSION: Final = "1.41.0"
 """OpenTelemetry semantic-conventions release whose names, units and bucket advice modeltel follows
@@ -174,41 +173,21 @@ GEN_AI_DURATION_BUCKETS_S: Final[tuple[float, ...]] = tuple(0.01 * 2**i for i in
 GEN_AI_TOKEN_BUCKETS: Final[tuple[float, ...]] = tuple(float(4**i) for i in range(14))
 """Semantic-convention advice for gen_ai.client.token.usage: 1 … 67108864, times 4."""
 
-__all__ = [
-    "ERROR_TYPE",
-    "GEN_AI_CLIENT_OPERATION_DURATION",
-    "GEN_AI_CLIENT_TOKEN_USAGE",
-    "GEN_AI_OPERATION_NAME",
-    "GEN_AI_PROVIDER_NAME",
-    "GEN_AI_REQUEST_MODEL",
-    "GEN_AI_RESPONSE_MODEL",
-    "GEN_AI_TOKEN_TYPE",
-    "GEN_AI_USAGE_INPUT_TOKENS",
-    "GEN_AI_USAGE_OUTPUT_TOKENS",
-]
 
 # --- domain layer: further names (issue 3) --------------------------------------------------------
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (  # noqa: E402
-    GEN_AI_INPUT_MESSAGES,
-    GEN_AI_OUTPUT_MESSAGES,
-    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
-    GenAiOperationNameValues,
-    GenAiTokenTypeValues,
-)
-from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (  # noqa: E402
-    GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
-)
-from opentelemetry.semconv.attributes.exception_attributes import (  # noqa: E402
-    EXCEPTION_MESSAGE,
-    EXCEPTION_TYPE,
-)
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_TYPE: Final = "exception.type"
 
 EXCEPTION_EVENT: Final = "exception"
 """Span event name the OTel exception convention uses; modeltel's carries type and cut message only."""
 
-GEN_AI_OPERATION_CHAT: Final = GenAiOperationNameValues.CHAT.value
-GEN_AI_TOKEN_TYPE_INPUT: Final = GenAiTokenTypeValues.INPUT.value
-GEN_AI_TOKEN_TYPE_OUTPUT: Final = GenAiTokenTypeValues.COMPLETION.value
+GEN_AI_OPERATION_CHAT: Final = "chat"
+GEN_AI_TOKEN_TYPE_INPUT: Final = "input"
+GEN_AI_TOKEN_TYPE_OUTPUT: Final = "output"
 
 SPAN_CALIBRATION_EPOCH: Final = "calibration.epoch"
 SPAN_CALIBRATION_STEP: Final = "calibration.step"
@@ -263,14 +242,6 @@ The same list as the operation duration's; the spec's shorter millisecond list b
 server-side ``gen_ai.server.time_to_first_token``, which modeltel does not emit.
 """
 
-__all__ += [
-    "EXCEPTION_MESSAGE",
-    "EXCEPTION_TYPE",
-    "GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK",
-    "GEN_AI_INPUT_MESSAGES",
-    "GEN_AI_OUTPUT_MESSAGES",
-    "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
-]
 
 # --- distributed execution ------------------------------------------------------------------------
 DASK_WORKER_ADDRESS: Final = "modeltel.dask.worker.address"
@@ -281,17 +252,15 @@ SPAN_MPI_RANK: Final = "mpi.rank"
 """One per rank, a child of ``mpi.job``: the rank's lifetime in the job, parent of its work."""
 
 # --- reading and exporting (modeltel show / stats / export, issue 4) ------------------------------
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_SYSTEM  # noqa: E402
-from opentelemetry.semconv._incubating.attributes.opentracing_attributes import OPENTRACING_REF_TYPE  # noqa: E402
-from opentelemetry.semconv._incubating.attributes.process_attributes import PROCESS_PID  # noqa: E402
-from opentelemetry.semconv._incubating.attributes.service_attributes import SERVICE_INSTANCE_ID  # noqa: E402
-from opentelemetry.semconv.attributes.otel_attributes import (  # noqa: E402
-    OTEL_SCOPE_NAME,
-    OTEL_SCOPE_VERSION,
-    OTEL_STATUS_CODE,
-    OTEL_STATUS_DESCRIPTION,
-)
-from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME  # noqa: E402
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+OPENTRACING_REF_TYPE: Final = "opentracing.ref_type"
+PROCESS_PID: Final = "process.pid"
+SERVICE_INSTANCE_ID: Final = "service.instance.id"
+OTEL_SCOPE_NAME: Final = "otel.scope.name"
+OTEL_SCOPE_VERSION: Final = "otel.scope.version"
+OTEL_STATUS_CODE: Final = "otel.status_code"
+OTEL_STATUS_DESCRIPTION: Final = "otel.status_description"
+SERVICE_NAME: Final = "service.name"
 
 STATS_MODEL_KEYS: Final[tuple[str, ...]] = (
     GEN_AI_REQUEST_MODEL,
@@ -309,46 +278,18 @@ JAEGER_TRACE_STATE: Final = "w3c.tracestate"
 JAEGER_EVENT: Final = "event"
 """Tag and log-field names Jaeger's OTLP translator uses for kind, error status, trace state, event name."""
 
-__all__ += [
-    "GEN_AI_SYSTEM",
-    "OPENTRACING_REF_TYPE",
-    "OTEL_SCOPE_NAME",
-    "OTEL_SCOPE_VERSION",
-    "OTEL_STATUS_CODE",
-    "OTEL_STATUS_DESCRIPTION",
-    "PROCESS_PID",
-    "SERVICE_INSTANCE_ID",
-    "SERVICE_NAME",
-]
 
 # --- GenAI client calls (gen_ai.*, server.*), semantic conventions SEMCONV_VERSION -----------------
-from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (  # noqa: E402
-    GEN_AI_REQUEST_FREQUENCY_PENALTY,
-    GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_PRESENCE_PENALTY,
-    GEN_AI_REQUEST_SEED,
-    GEN_AI_REQUEST_STOP_SEQUENCES,
-    GEN_AI_REQUEST_STREAM,
-    GEN_AI_REQUEST_TEMPERATURE,
-    GEN_AI_REQUEST_TOP_K,
-    GEN_AI_REQUEST_TOP_P,
-    GEN_AI_RESPONSE_FINISH_REASONS,
-    GEN_AI_RESPONSE_ID,
-)
-from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT  # noqa: E402
-
-__all__ += [
-    "GEN_AI_REQUEST_FREQUENCY_PENALTY",
-    "GEN_AI_REQUEST_MAX_TOKENS",
-    "GEN_AI_REQUEST_PRESENCE_PENALTY",
-    "GEN_AI_REQUEST_SEED",
-    "GEN_AI_REQUEST_STOP_SEQUENCES",
-    "GEN_AI_REQUEST_STREAM",
-    "GEN_AI_REQUEST_TEMPERATURE",
-    "GEN_AI_REQUEST_TOP_K",
-    "GEN_AI_REQUEST_TOP_P",
-    "GEN_AI_RESPONSE_FINISH_REASONS",
-    "GEN_AI_RESPONSE_ID",
-    "SERVER_ADDRESS",
-    "SERVER_PORT",
-]
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
