@@ -120,8 +120,7 @@ class Distribution:
         if not self.count:
             return [math.nan] * len(qs)
         if self._exact is not None:
-            values = np.concatenate(self._exact)
-            return [float(v) for v in np.percentile(values, qs)]
+            return linear_percentiles(np.concatenate(self._exact), qs)
         cumulative = np.cumsum(self._bins)
         out = []
         for q in qs:
@@ -134,6 +133,28 @@ class Distribution:
                 value = 2 * GAMMA**index / (GAMMA + 1)
             out.append(min(max(value, self.minimum), self.maximum))
         return out
+
+
+def linear_percentiles(values: FloatArray, qs: Sequence[float]) -> list[float]:
+    """``np.percentile(values, qs)`` (its default, linear method) with the same arithmetic, step
+    by step: numpy's own partitions through ``np.unique``, whose first call imports
+    ``numpy.ma``, a cost ``show`` would pay for every few spans."""
+    ordered = np.sort(values)
+    count = len(ordered)
+    if np.isnan(ordered[-1]):  # NaN sorts last; numpy's answer is then NaN throughout
+        return [math.nan] * len(qs)
+    virtual = (count - 1) * np.true_divide(qs, 100)
+    below = np.floor(virtual)
+    above = below + 1
+    last, first = virtual >= count - 1, virtual < 0
+    below[last] = above[last] = -1
+    below[first] = above[first] = 0
+    low_index, high_index = below.astype(np.intp), above.astype(np.intp)
+    low, high = ordered[low_index], ordered[high_index]
+    weight = virtual - low_index
+    step = high - low
+    result = np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
+    return [float(v) for v in result]
 
 
 @dataclass(slots=True)

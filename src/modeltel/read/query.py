@@ -10,7 +10,6 @@ decoded at a time, lines that cannot hold the wanted trace skipped unparsed.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import re
 import sys
@@ -18,6 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modeltel.formats.otlp import InvalidRequest, Span, decode_line
 from modeltel.read.aggregate import GroupTable
@@ -33,6 +33,9 @@ from modeltel.read.files import (
 )
 from modeltel.read.runs import Selection, run_mark, select_line, span_run
 from modeltel.read.scan import Query, scan_block
+
+if TYPE_CHECKING:
+    import multiprocessing.context
 
 OnBadLine = Callable[[BadLine], None]
 Progress = Callable[[int], None]
@@ -81,6 +84,8 @@ def default_workers() -> int:
 
 def _pool_context() -> multiprocessing.context.BaseContext:
     # fork: workers start in milliseconds with everything imported; the CLI holds no threads.
+    import multiprocessing  # here: a file too small to split is read without it (~10 ms of import)
+
     if sys.platform == "linux":
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
