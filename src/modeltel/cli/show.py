@@ -85,9 +85,11 @@ def _show(args: argparse.Namespace) -> int:
 
     records = trace_logs.trace_records(args, trace, found.run_id, bad) if trace is not None else []
     # No summaries file, no summaries: not even the import (pydantic and the SDK, ~0.15 s of start).
+    # The table shows jobs only, so its process summaries are not read: no model for them either.
+    skip = ("process",) if args.format == "table" else ()
     summaries = (
         select_summaries(
-            list(iter_summaries(found.summary_files, on_bad_line=bad)),
+            list(iter_summaries(found.summary_files, on_bad_line=bad, skip_kinds=skip)),
             trace_id=trace,
             since_ns=since,
             until_ns=until,
