@@ -106,15 +106,6 @@ def test_the_percentiles_are_numpys_to_the_bit() -> None:
     assert all(np.isnan(linear_percentiles(np.array([1.0, np.nan]), (50, 95))))
 
 
-def test_the_readers_names_are_semconvs() -> None:
-    from modeltel._internal import semconv
-    from modeltel.read import names
-
-    public = [name for name in vars(names) if name.isupper()]
-    assert public
-    assert [getattr(names, name) for name in public] == [getattr(semconv, name) for name in public]
-
-
 def test_the_lazy_package_keeps_its_names() -> None:
     code = (
         "import modeltel.read.aggregate, modeltel.read.query\n"

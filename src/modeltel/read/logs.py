@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from modeltel._internal.semconv import PROCESS_PID
 from modeltel.formats.otlp import SEVERITY_RANGES, InvalidRequest, LogRecord, Resource, decode_logs_line
 from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
-from modeltel.read.names import PROCESS_PID
 from modeltel.read.runs import RUN_KEY, Selection, run_mark, select_line
 from modeltel.store.layout import file_pid
 

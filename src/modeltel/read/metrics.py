@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeltel._internal import semconv
 from modeltel.formats.otlp import (
     Attributes,
     AttributeValue,
@@ -42,7 +43,6 @@ from modeltel.formats.otlp import (
     decode_metrics_line,
 )
 from modeltel.read.files import BadLine, file_blocks, iter_lines, line_number
-from modeltel.read.names import RESOURCE_RUN_ID
 
 __all__ = [
     "PERCENTILES",
@@ -377,7 +377,7 @@ class _Collected:
 
 
 def _run_of(resource: Resource) -> str:
-    value = resource.attributes.get(RESOURCE_RUN_ID)
+    value = resource.attributes.get(semconv.RESOURCE_RUN_ID)
     return value if isinstance(value, str) else ""
 
 

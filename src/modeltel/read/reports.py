@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modeltel._internal import semconv
 from modeltel.formats.otlp import STATUS_ERROR, Span
 from modeltel.read.aggregate import DURATION, Distribution, GroupTable
-from modeltel.read.names import JOB_SPAN_SUFFIX
 from modeltel.read.runs import file_contains
 from modeltel.read.scan import Query
 
@@ -24,32 +24,26 @@ if TYPE_CHECKING:
 PERCENTILES = (10, 25, 50, 75, 90)
 """The spread ``stats`` reports for tokens, cost and duration."""
 
+TOKENS_IN = semconv.GEN_AI_USAGE_INPUT_TOKENS
+TOKENS_OUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+TTFT = semconv.INFERENCE_TTFT
+TTFT_SEMCONV = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+"""GenAI semantic conventions' name for time to first token; used where a span lacks :data:`TTFT`."""
+COST = semconv.INFERENCE_COST_USD
+THROUGHPUT = semconv.INFERENCE_THROUGHPUT
+STATS_KEYS = (TOKENS_IN, TOKENS_OUT, TTFT, TTFT_SEMCONV, COST, THROUGHPUT)
+"""Numeric span attributes ``stats`` reads."""
 
-def _stats_keys() -> tuple[str, str, str, str, str, str]:
-    """``tokens in, tokens out, TTFT, TTFT (GenAI semconv), cost, throughput``: the numeric span
-    attributes ``stats`` reads. Looked up when ``stats`` runs: :mod:`modeltel._internal.semconv`
-    imports ``opentelemetry.semconv``, which ``show`` (that imports this module too) has no use for."""
-    from modeltel._internal import semconv
-
-    return (
-        semconv.GEN_AI_USAGE_INPUT_TOKENS,
-        semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
-        semconv.INFERENCE_TTFT,
-        semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,  # used where a span lacks modeltel's TTFT
-        semconv.INFERENCE_COST_USD,
-        semconv.INFERENCE_THROUGHPUT,
-    )
+BY_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": (),
+    "model": semconv.STATS_MODEL_KEYS,
+    "engine": semconv.STATS_ENGINE_KEYS,
+}
 
 
 def group_keys(by: str) -> tuple[str, ...]:
     """Attribute keys for ``--by``: ``name`` (none: group by span name), ``model``, ``engine``, or a key."""
-    if by == "name":
-        return ()
-    if by in ("model", "engine"):
-        from modeltel._internal import semconv
-
-        return semconv.STATS_MODEL_KEYS if by == "model" else semconv.STATS_ENGINE_KEYS
-    return (by,)
+    return BY_ALIASES.get(by, (by,))
 
 
 def stats_query(
@@ -62,17 +56,15 @@ def stats_query(
     ``--by name`` keeps every span, job spans included, each under its own name.
     """
     keys = group_keys(by)
-    numeric = _stats_keys()
-    _, tokens_out, ttft, ttft_semconv, _, throughput = numeric
     return Query(
         group_keys=keys,
-        skip_suffixes=(JOB_SPAN_SUFFIX,) if keys else (),
-        numeric_keys=numeric,
+        skip_suffixes=(semconv.JOB_SPAN_SUFFIX,) if keys else (),
+        numeric_keys=STATS_KEYS,
         since_ns=since_ns,
         until_ns=until_ns,
         run_id=run_id,
-        fallbacks=((ttft, ttft_semconv),),
-        rate=(throughput, tokens_out),
+        fallbacks=((TTFT, TTFT_SEMCONV),),
+        rate=(THROUGHPUT, TOKENS_OUT),
     )
 
 
@@ -203,7 +195,6 @@ class StatsRow:
 
 
 def stats_rows(table: GroupTable) -> list[StatsRow]:
-    tokens_in, tokens_out, ttft, _, cost, throughput = _stats_keys()
     rows = []
     for label, group in table.items():
         metrics = group.metrics
@@ -213,11 +204,11 @@ def stats_rows(table: GroupTable) -> list[StatsRow]:
                 calls=group.count,
                 errors=group.errors,
                 latency_s=Spread.of(metrics.get(DURATION)),
-                tokens_in=Spread.of(metrics.get(tokens_in)),
-                tokens_out=Spread.of(metrics.get(tokens_out)),
-                ttft_s=Spread.of(metrics.get(ttft)),
-                cost_usd=Spread.of(metrics.get(cost)),
-                tokens_per_s=Spread.of(metrics.get(throughput)),
+                tokens_in=Spread.of(metrics.get(TOKENS_IN)),
+                tokens_out=Spread.of(metrics.get(TOKENS_OUT)),
+                ttft_s=Spread.of(metrics.get(TTFT)),
+                cost_usd=Spread.of(metrics.get(COST)),
+                tokens_per_s=Spread.of(metrics.get(THROUGHPUT)),
             )
         )
     return rows

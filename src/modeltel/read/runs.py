@@ -25,28 +25,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modeltel._internal import semconv
 from modeltel.formats.otlp import STATUS_ERROR, InvalidRequest, Span, decode_line
-from modeltel.read import names
 from modeltel.read.files import ByteRange, iter_lines, read_blocks
 from modeltel.read.layout import ERROR_CODES, MARK, STATUS, STRING
 
 if TYPE_CHECKING:
     from modeltel.store.schemas import RunSummary
 
-RUN_KEY = names.RESOURCE_RUN_ID
+RUN_KEY = semconv.RESOURCE_RUN_ID
 _KEY = b'{"key":"' + RUN_KEY.encode() + b'","value":{"stringValue":'
 _RUN_ID = re.compile(re.escape(_KEY) + STRING + rb"\}")
 _SERVICE = b'{"key":"service.name","value":{"stringValue":'
 _INSTANCE = b'{"key":"service.instance.id","value":{"stringValue":'
 _RESOURCE = b'"resource":'
-_TASK = b'{"key":"' + names.HPC_ARRAY_TASK_ID.encode() + b'","value":{"intValue":'
-_RANK = b'{"key":"' + names.PARALLEL_RANK.encode() + b'","value":{"intValue":'
-_NODE = b'{"key":"' + names.HPC_NODE.encode() + b'","value":{"stringValue":'
+_TASK = b'{"key":"' + semconv.HPC_ARRAY_TASK_ID.encode() + b'","value":{"intValue":'
+_RANK = b'{"key":"' + semconv.PARALLEL_RANK.encode() + b'","value":{"intValue":'
+_NODE = b'{"key":"' + semconv.HPC_NODE.encode() + b'","value":{"stringValue":'
 _INT = re.compile(rb'"?(-?\d+)"?\}')
 _STRING = re.compile(STRING)
 _START = re.compile(rb'"startTimeUnixNano":"?(\d+)')
 _END = re.compile(rb'"endTimeUnixNano":"?(\d+)')
-_JOB_NAME_ENDS = tuple(names.JOB_SPAN_SUFFIX.encode() + b'",' + after for after in (b'"kind":', MARK))
+_JOB_NAME_ENDS = tuple(semconv.JOB_SPAN_SUFFIX.encode() + b'",' + after for after in (b'"kind":', MARK))
 """A span name ending in ``.job``, then its next field: a value is followed by ``"}``, never these."""
 
 
@@ -393,18 +393,18 @@ def _int_attribute(span: Span, key: str) -> int | None:
 
 def _add_span(info: RunInfo, span: Span, path: Path) -> None:
     attributes = span.resource.attributes
-    instance, node = attributes.get("service.instance.id"), attributes.get(names.HPC_NODE)
+    instance, node = attributes.get("service.instance.id"), attributes.get(semconv.HPC_NODE)
     process = info.process(
         instance if isinstance(instance, str) else str(path),
-        _int_attribute(span, names.HPC_ARRAY_TASK_ID),
-        _int_attribute(span, names.PARALLEL_RANK),
+        _int_attribute(span, semconv.HPC_ARRAY_TASK_ID),
+        _int_attribute(span, semconv.PARALLEL_RANK),
         node if isinstance(node, str) else None,
     )
     info.files.add(path)
     info.services.add(span.resource.service_name)
     process.spans += 1
     process.errors += span.status_code == STATUS_ERROR
-    info.jobs += span.name.endswith(names.JOB_SPAN_SUFFIX)
+    info.jobs += span.name.endswith(semconv.JOB_SPAN_SUFFIX)
     process.add_times(span.start_ns, span.end_ns)
 
 
