@@ -1,5 +1,8 @@
 """Job summaries: one ``RunSummary`` line in ``summaries.jsonl`` per finished ``*.job`` span.
 
+A job's span often ends at exit, so its line is a plain dict through :mod:`json` like the
+process's (:mod:`modeltel._internal.export.summary` says why); a test holds it to the models.
+
 Two halves, because the application's threads must not pay for statistics:
 
 * :meth:`JobSummaries.on_start` (a span processor behind the redaction stage, application thread):
@@ -21,7 +24,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -30,12 +33,9 @@ from opentelemetry.trace import StatusCode
 from modeltel._internal import semconv as sc
 from modeltel._internal.config import Settings
 from modeltel._internal.export.local import service_of
-from modeltel._internal.export.summary import SpanStats
+from modeltel._internal.export.summary import SpanStats, summary_line
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE
-
-if TYPE_CHECKING:  # the pydantic models load when a job ends, not at configure()
-    from modeltel.store.schemas import CalibrationSummary, QualitySnapshot, RunSummary
 
 _logger = logging.getLogger(__name__)
 
@@ -140,9 +140,9 @@ class JobSummaries(SpanProcessor):
             if job in jobs:
                 self._owner.pop(span_id, None)
 
-    def _write(self, summary: RunSummary) -> None:
+    def _write(self, summary: dict[str, Any]) -> None:
         try:
-            append_line(self.settings.data_dir, SUMMARIES_FILE, summary.model_dump_json())
+            append_line(self.settings.data_dir, SUMMARIES_FILE, summary_line(summary))
         except OSError as exc:
             with self._lock:
                 warned, self._warned = self._warned, True
@@ -155,70 +155,78 @@ def _floats(attributes: Mapping[str, Any], key: str) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, tuple | list) else ()
 
 
-def _number(attributes: Mapping[str, Any], key: str) -> Any:
-    value = attributes.get(key)
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _real(value: object) -> float | None:
+    """A number as a model's ``float`` field holds it (an int becomes a float), else None (an int
+    past the float range too, which the model refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
-def calibration_summary(attributes: Mapping[str, Any], stats: SpanStats) -> CalibrationSummary:
-    """Best loss, trajectory and time per phase, from the job span's attributes and its spans."""
-    from modeltel.store.schemas import CalibrationSummary, TrajectoryPoint
+def _whole(value: object) -> int | None:
+    """A number as a model's ``int`` field holds it (an integral float becomes an int), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, float) and value.is_integer() else None
 
+
+def calibration_summary(attributes: Mapping[str, Any], stats: SpanStats) -> dict[str, Any]:
+    """The ``CalibrationSummary`` fields, in its order: best loss, trajectory and time per phase,
+    from the job span's attributes and its spans."""
     iterations = _floats(attributes, sc.CALIBRATION_TRAJECTORY_ITERATION)
     losses = _floats(attributes, sc.CALIBRATION_TRAJECTORY_BEST_LOSS)
-    direction: Literal["minimize", "maximize"] = (
-        "maximize" if attributes.get(sc.CALIBRATION_DIRECTION) == "maximize" else "minimize"
-    )
-    return CalibrationSummary(
-        direction=direction,
-        iterations=_number(attributes, sc.CALIBRATION_ITERATIONS) or 0,
-        best_loss=_number(attributes, sc.CALIBRATION_BEST_LOSS),
-        iterations_to_best=_number(attributes, sc.CALIBRATION_ITERATIONS_TO_BEST),
-        trajectory=[
-            TrajectoryPoint(iteration=i, best_loss=b) for i, b in zip(iterations, losses, strict=False)
+    points = ((_whole(i), _real(b)) for i, b in zip(iterations, losses, strict=False))
+    return {
+        "direction": "maximize" if attributes.get(sc.CALIBRATION_DIRECTION) == "maximize" else "minimize",
+        "iterations": _whole(attributes.get(sc.CALIBRATION_ITERATIONS)) or 0,
+        "best_loss": _real(attributes.get(sc.CALIBRATION_BEST_LOSS)),
+        "iterations_to_best": _whole(attributes.get(sc.CALIBRATION_ITERATIONS_TO_BEST)),
+        "trajectory": [
+            {"iteration": i, "best_loss": b} for i, b in points if i is not None and b is not None
         ],
-        phase_seconds={
-            phase: stats.by_name[name].stats().total_s
-            for phase, name in PHASE_SPANS.items()
-            if name in stats.by_name
+        "phase_seconds": {
+            phase: stats.by_name[name].total for phase, name in PHASE_SPANS.items() if name in stats.by_name
         },
-    )
+    }
 
 
-def quality_snapshot(attributes: Mapping[str, Any]) -> QualitySnapshot:
-    """An inference job's quality figures, from the attributes its span ended with."""
-    from modeltel.store.schemas import QualitySnapshot
+def _shares(attributes: Mapping[str, Any], keys: str, values: str) -> dict[str, float]:
+    pairs = zip(map(str, _floats(attributes, keys)), map(_real, _floats(attributes, values)), strict=False)
+    return {key: value for key, value in pairs if value is not None}
 
-    names = _floats(attributes, sc.INFERENCE_CLASS_NAMES)
-    fractions = _floats(attributes, sc.INFERENCE_CLASS_FRACTIONS)
-    columns = _floats(attributes, sc.INFERENCE_MISSING_COLUMNS)
-    rates = _floats(attributes, sc.INFERENCE_MISSING_RATES)
-    return QualitySnapshot(
-        predictions=_number(attributes, sc.INFERENCE_BATCH_SIZE) or 0,
-        confidence_mean=_number(attributes, sc.INFERENCE_CONFIDENCE_MEAN),
-        confidence_median=_number(attributes, sc.INFERENCE_CONFIDENCE_MEDIAN),
-        confidence_p5=_number(attributes, sc.INFERENCE_CONFIDENCE_P5),
-        confidence_p95=_number(attributes, sc.INFERENCE_CONFIDENCE_P95),
-        confidence_std=_number(attributes, sc.INFERENCE_CONFIDENCE_STD),
-        reject_rate=_number(attributes, sc.INFERENCE_REJECT_RATE),
-        entropy_mean=_number(attributes, sc.INFERENCE_ENTROPY_MEAN),
-        class_distribution=dict(zip(map(str, names), fractions, strict=False)),
-        feature_missingness=dict(zip(map(str, columns), rates, strict=False)),
-    )
+
+def quality_snapshot(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``QualitySnapshot`` fields, in its order: an inference job's quality figures, from the
+    attributes its span ended with."""
+    return {
+        "predictions": _whole(attributes.get(sc.INFERENCE_BATCH_SIZE)) or 0,
+        "confidence_mean": _real(attributes.get(sc.INFERENCE_CONFIDENCE_MEAN)),
+        "confidence_median": _real(attributes.get(sc.INFERENCE_CONFIDENCE_MEDIAN)),
+        "confidence_p5": _real(attributes.get(sc.INFERENCE_CONFIDENCE_P5)),
+        "confidence_p95": _real(attributes.get(sc.INFERENCE_CONFIDENCE_P95)),
+        "confidence_std": _real(attributes.get(sc.INFERENCE_CONFIDENCE_STD)),
+        "reject_rate": _real(attributes.get(sc.INFERENCE_REJECT_RATE)),
+        "entropy_mean": _real(attributes.get(sc.INFERENCE_ENTROPY_MEAN)),
+        "class_distribution": _shares(attributes, sc.INFERENCE_CLASS_NAMES, sc.INFERENCE_CLASS_FRACTIONS),
+        "feature_missingness": _shares(attributes, sc.INFERENCE_MISSING_COLUMNS, sc.INFERENCE_MISSING_RATES),
+    }
 
 
 def job_summary(
     kind: str, span: ReadableSpan, stats: SpanStats, settings: Settings, service: str
-) -> RunSummary:
-    """The summary line of one finished job span whose spans were folded into ``stats``."""
-    from modeltel.store.schemas import RunSummary
-
+) -> dict[str, Any]:
+    """The ``RunSummary`` fields of one finished job span whose spans were folded into ``stats``."""
     attributes: Mapping[str, Any] = span.attributes or {}
     start_ns, end_ns = span.start_time or 0, span.end_time or 0
     context = span.context
     name = attributes.get(JOB_NAME_ATTRIBUTE[kind])
-    return RunSummary(
-        kind=kind,  # type: ignore[arg-type]  # a key of JOB_NAME_ATTRIBUTE, all valid kinds
+    return stats.run_summary(
+        kind=kind,
         service=service,
         run_id=settings.run_id,
         pid=os.getpid(),
@@ -229,9 +237,6 @@ def job_summary(
         end=datetime.fromtimestamp(end_ns / 1e9, UTC),
         duration_s=(end_ns - start_ns) / 1e9,
         status="error" if span.status.status_code is StatusCode.ERROR else "ok",
-        span_count=stats.span_count,
-        by_name={n: s.stats() for n, s in sorted(stats.by_name.items())},
-        numeric={k: n.stats() for k, n in sorted(stats.numeric.items())},
         calibration=calibration_summary(attributes, stats) if kind == "calibration" else None,
         quality=quality_snapshot(attributes) if kind == "inference" else None,
     )

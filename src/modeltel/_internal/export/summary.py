@@ -1,9 +1,10 @@
 """``RunSummary``: one line in ``summaries.jsonl`` per finished process (here) and per job (jobs.py).
 
-The process's line is written at exit as a plain dict through :mod:`json`: importing pydantic and
-building the models costs ~165 ms, which held a short app's exit up (and, imported ahead on a
-thread, cost every process of a job array that CPU). :class:`~modeltel.store.schemas.RunSummary`
-stays the contract: readers validate with it, and a test holds every line to what it would write.
+Every line is written as a plain dict through :mod:`json`: importing pydantic and building the
+models costs ~165 ms, which held a short app's exit up (where the process's line and, often, the
+last job's are written; imported ahead on a thread it cost every process of a job array that CPU).
+:class:`~modeltel.store.schemas.RunSummary` stays the contract: readers validate with it, and tests
+hold every line to what it would write.
 
 Summaries are a stage of the local copy (:mod:`modeltel._internal.export.local`): they fold the batches
 the JSONL writer was given, already redacted, so a secret-keyed number is a ``<redacted>`` string
@@ -24,7 +25,7 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
@@ -34,9 +35,6 @@ from modeltel._internal.export.local import Losses, service_of
 from modeltel.formats.sdk_json import read_fields
 from modeltel.store.files import append_line
 from modeltel.store.layout import SUMMARIES_FILE, SUMMARY_SCHEMA_VERSION
-
-if TYPE_CHECKING:  # the models load only for a job's summary (jobs.py), never for the process's
-    from modeltel.store.schemas import DurationStats, NumericStats
 
 RESERVOIR_SIZE = 65_536
 
@@ -118,11 +116,6 @@ class _NameStats:
             "max_s": self.max,
         }
 
-    def stats(self) -> DurationStats:
-        from modeltel.store.schemas import DurationStats
-
-        return DurationStats.model_validate(self.fields())
-
 
 class _Numeric:
     __slots__ = ("count", "max", "min", "sum")
@@ -159,11 +152,6 @@ class _Numeric:
             "min": float(self.min),
             "max": float(self.max),
         }
-
-    def stats(self) -> NumericStats:
-        from modeltel.store.schemas import NumericStats
-
-        return NumericStats.model_validate(self.fields())
 
 
 def _finite(value: float) -> bool:
@@ -226,25 +214,57 @@ class SpanStats:
         ``started_ns`` to ``ended_ns``."""
         start = datetime.fromtimestamp(started_ns / 1e9, UTC)
         end = datetime.fromtimestamp(ended_ns / 1e9, UTC)
+        return self.run_summary(
+            kind="process",
+            service=service,
+            run_id=run_id,
+            pid=pid,
+            start=start,
+            end=end,
+            duration_s=(end - start).total_seconds(),
+            status="error" if self.errors else "ok",
+            dropped=dropped,
+        )
+
+    def run_summary(
+        self,
+        *,
+        kind: str,
+        service: str,
+        run_id: str,
+        pid: int,
+        start: datetime,
+        end: datetime,
+        duration_s: float,
+        status: str,
+        job_name: str | None = None,
+        trace_id: str | None = None,
+        span_id: str | None = None,
+        dropped: int = 0,
+        calibration: dict[str, Any] | None = None,
+        quality: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The ``RunSummary`` fields, in its order, with these stats: one place for the process's
+        line and the jobs' (jobs.py), so neither can drift from the model alone."""
         return {
             "schema_version": SUMMARY_SCHEMA_VERSION,
-            "kind": "process",
+            "kind": kind,
             "service": service,
             "run_id": run_id,
             "pid": pid,
-            "job_name": None,
-            "trace_id": None,
-            "span_id": None,
+            "job_name": job_name,
+            "trace_id": trace_id,
+            "span_id": span_id,
             "start": _timestamp(start),
             "end": _timestamp(end),
-            "duration_s": (end - start).total_seconds(),
-            "status": "error" if self.errors else "ok",
+            "duration_s": duration_s,
+            "status": status,
             "span_count": self.span_count,
             "dropped_spans": dropped,
             "by_name": {name: s.fields() for name, s in sorted(self.by_name.items())},
             "numeric": {key: n.fields() for key, n in sorted(self.numeric.items())},
-            "calibration": None,
-            "quality": None,
+            "calibration": calibration,
+            "quality": quality,
         }
 
 
@@ -261,6 +281,8 @@ def summary_line(fields: dict[str, Any]) -> str:
 def _nulls(value: Any) -> Any:
     if type(value) is dict:
         return {key: _nulls(item) for key, item in value.items()}
+    if type(value) is list:  # a calibration's trajectory
+        return [_nulls(item) for item in value]
     if type(value) is float and not math.isfinite(value):
         return None
     return value
