@@ -4,11 +4,11 @@
 :class:`ReplayCursor` (``replay-cursor.json``). Here rather than beside their writers so that a
 reader validates a summary without importing the OpenTelemetry SDK. They are the readers'
 contract: pydantic costs ~165 ms, paid by every short process that imports it, so the progress
-writer builds its record and the process summary its line as plain dicts, and tests hold what
-they write to :class:`ProgressRecord` and :class:`RunSummary` (job summaries still build the
-models, when a job ends). Readers validate strictly (a bool is not a count, a time must be
-finite), so a damaged or hostile file is reported with what is wrong and skipped; a record with
-a newer ``schema_version`` is read for the fields this version knows.
+writer builds its record and the process and job summaries their lines as plain dicts, and tests
+hold what they write to :class:`ProgressRecord` and :class:`RunSummary`. Readers validate
+strictly (a bool is not a count, a time must be finite), so a damaged or hostile file is reported
+with what is wrong and skipped; a record with a newer ``schema_version`` is read for the fields
+this version knows.
 """
 
 from __future__ import annotations
