@@ -9,7 +9,8 @@ Spans and log records are encoded by hand with string building because they are 
 going through protobuf messages and ``json_format`` costs ~10x more per span and would make the
 exporter the slow part of the pipeline (bench/overhead.py, bench/logs.py). The tests hold these
 encoders to the official protobuf encoder field for field. Metrics are few (one batch per export
-interval), so they go through OpenTelemetry's own protobuf encoder and protobuf's JSON printer.
+interval) but are encoded by hand as well, so that no process imports protobuf to write its
+files: the last collection is flushed at exit, where those imports held a short app's end up.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.metrics.export import ExponentialHistogram, Gauge, Histogram, MetricsData, Sum
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -539,26 +540,190 @@ def encode_logs(records: Iterable[Any]) -> str:
     return _request(records, _LOG_KEYS, _encode_log_group)
 
 
-def _hex_ids(node: Any) -> None:
-    """Rewrite protobuf-JSON base64 ``traceId``/``spanId`` (exemplars) as OTLP/JSON hex, in place."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("traceId", "spanId") and isinstance(value, str):
-                node[key] = base64.b64decode(value).hex()
-            else:
-                _hex_ids(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids(item)
+# --- metrics -------------------------------------------------------------------------------------
+# By hand too, though a collection is small: protobuf's JSON printer, the OTLP encoder and its
+# generated modules cost ~20-30 ms to import, paid by every process at its last flush, at exit.
+# The members are written in field-number order and with protobuf's rules for empty fields
+# (proto3 defaults left out, ``optional`` and oneof fields kept when set), so each line is the one
+# ``MessageToDict`` printed before, byte for byte (tests/export/test_metrics_json_oracle.py), but
+# for attributes: those share the spans' encoder, which writes an empty key or list that protobuf
+# leaves out (the same message), and keeps a value protobuf cannot encode (an int beyond int64) as
+# its text where protobuf dropped the attribute.
+
+
+def _object(members: str) -> str:
+    """``{...}`` of members that each start with a comma."""
+    return "{" + members[1:] + "}"
+
+
+def _members_attributes(key: str, attributes: Mapping[str, Any] | None) -> str:
+    """``,"<key>":[...]``, or nothing for no attributes (an empty repeated field is left out)."""
+    return ',"' + key + '":' + encode_attributes(attributes) if attributes else ""
+
+
+def _times(start: int, time: int) -> str:
+    """The ``startTimeUnixNano``/``timeUnixNano`` members, each with a leading comma, 0 left out."""
+    return (f',"startTimeUnixNano":"{start:d}"' if start else "") + (
+        f',"timeUnixNano":"{time:d}"' if time else ""
+    )
+
+
+def _counts(key: str, counts: Sequence[int]) -> str:
+    """A repeated uint64 member (decimal strings), left out when empty."""
+    return ',"' + key + '":[' + ",".join(f'"{c:d}"' for c in counts) + "]" if counts else ""
+
+
+def _optional_double(key: str, value: float | None) -> str:
+    return "" if value is None else ',"' + key + '":' + _double(float(value))
+
+
+def _number(value: float) -> tuple[str, str]:
+    """``(asDouble member, asInt member)`` of a point's value, one of them empty: they sit on
+    either side of the exemplars. An int beyond int64, which ``asInt`` cannot hold, is a double."""
+    if isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX:
+        return "", f',"asInt":"{int(value)}"'
+    return ',"asDouble":' + _double(float(value)), ""
+
+
+def _exemplars(key: str, exemplars: Sequence[Any]) -> str:
+    if not exemplars:
+        return ""
+    out = []
+    for exemplar in exemplars:
+        as_double, as_int = _number(exemplar.value)
+        span_id, trace_id = exemplar.span_id, exemplar.trace_id
+        ids = (
+            f',"spanId":"{_hex(span_id, 8)}","traceId":"{_hex(trace_id, 16)}"'
+            if span_id is not None and trace_id is not None
+            else ""
+        )
+        time = exemplar.time_unix_nano
+        members = (f',"timeUnixNano":"{time:d}"' if time else "") + as_double + ids + as_int
+        out.append(_object(members + _members_attributes("filteredAttributes", exemplar.filtered_attributes)))
+    return ',"' + key + '":[' + ",".join(out) + "]"
+
+
+def _number_point(point: Any) -> str:
+    as_double, as_int = _number(point.value)
+    return _object(
+        _times(point.start_time_unix_nano, point.time_unix_nano) + as_double
+        + _exemplars("exemplars", point.exemplars) + as_int
+        + _members_attributes("attributes", point.attributes)
+    )  # fmt: skip
+
+
+def _histogram_point(point: Any) -> str:
+    count = point.count
+    bounds = point.explicit_bounds
+    return _object(
+        _times(point.start_time_unix_nano, point.time_unix_nano)
+        + (f',"count":"{count:d}"' if count else "")
+        + _optional_double("sum", point.sum)
+        + _counts("bucketCounts", point.bucket_counts)
+        + (',"explicitBounds":[' + ",".join(_double(float(b)) for b in bounds) + "]" if bounds else "")
+        + _exemplars("exemplars", point.exemplars)
+        + _members_attributes("attributes", point.attributes)
+        + _optional_double("min", point.min)
+        + _optional_double("max", point.max)
+    )
+
+
+def _buckets(key: str, buckets: Any) -> str:
+    """A ``Buckets`` member, left out when it has no counts (as the OTLP exporter does)."""
+    counts, offset = buckets.bucket_counts, buckets.offset
+    if not counts:
+        return ""
+    members = (f',"offset":{offset:d}' if offset else "") + _counts("bucketCounts", counts)
+    return ',"' + key + '":' + _object(members)
+
+
+def _exponential_point(point: Any) -> str:
+    count, scale, zero_count, flags = point.count, point.scale, point.zero_count, point.flags
+    return _object(
+        _members_attributes("attributes", point.attributes)
+        + _times(point.start_time_unix_nano, point.time_unix_nano)
+        + (f',"count":"{count:d}"' if count else "")
+        + _optional_double("sum", point.sum)
+        + (f',"scale":{scale:d}' if scale else "")
+        + (f',"zeroCount":"{zero_count:d}"' if zero_count else "")
+        + _buckets("positive", point.positive)
+        + _buckets("negative", point.negative)
+        + (f',"flags":{flags:d}' if flags else "")
+        + _exemplars("exemplars", point.exemplars)
+        + _optional_double("min", point.min)
+        + _optional_double("max", point.max)
+    )
+
+
+_DATA: tuple[tuple[type, str, Callable[[Any], str]], ...] = (
+    (Gauge, "gauge", _number_point),
+    (Histogram, "histogram", _histogram_point),
+    (Sum, "sum", _number_point),
+    (ExponentialHistogram, "exponentialHistogram", _exponential_point),
+)
+
+
+def _metric_data(data: Any) -> str:
+    """The metric's data member (``gauge``, ``sum``, ...): none for no points, as the OTLP exporter
+    sets the member only while adding a point, and none (warned) for a type it does not know."""
+    points = data.data_points
+    if not points:
+        return ""
+    found = next((entry for entry in _DATA if isinstance(data, entry[0])), None)
+    if found is None:
+        _logger.warning("modeltel: unsupported metric data type %s", type(data).__name__)
+        return ""
+    kind, key, encode = found
+    tail = ""
+    if kind is not Gauge:
+        temporality = int(data.aggregation_temporality)
+        tail = f',"aggregationTemporality":{temporality}' if temporality else ""
+    if kind is Sum and data.is_monotonic:
+        tail += ',"isMonotonic":true'
+    return ',"' + key + '":{"dataPoints":[' + ",".join(map(encode, points)) + "]" + tail + "}"
+
+
+def _text(key: str, value: str | None) -> str:
+    return ',"' + key + '":' + _quote(value) if value else ""
+
+
+def _metric(metric: Any) -> str:
+    return _object(
+        _text("name", metric.name) + _text("description", metric.description) + _text("unit", metric.unit)
+        + _metric_data(metric.data)
+    )  # fmt: skip
+
+
+def _scope_metrics(scope_metrics: Any) -> str:
+    """One ``ScopeMetrics``; its schema URL is the scope's, as the OTLP exporter writes it."""
+    scope = scope_metrics.scope
+    if scope is None:
+        encoded, schema_url = "{}", None
+    else:
+        encoded = _object(
+            _text("name", scope.name) + _text("version", scope.version)
+            + _members_attributes("attributes", scope.attributes)
+        )  # fmt: skip
+        schema_url = scope.schema_url
+    metrics = scope_metrics.metrics
+    listed = ',"metrics":[' + ",".join(map(_metric, metrics)) + "]" if metrics else ""
+    return '{"scope":' + encoded + listed + _text("schemaUrl", schema_url) + "}"
+
+
+def _resource_metrics(resource_metrics: Any) -> str:
+    """One ``ResourceMetrics``; its schema URL is the resource's, as the OTLP exporter writes it."""
+    resource = resource_metrics.resource
+    scopes = resource_metrics.scope_metrics
+    listed = ',"scopeMetrics":[' + ",".join(map(_scope_metrics, scopes)) + "]" if scopes else ""
+    return (
+        '{"resource":' + _object(_members_attributes("attributes", resource.attributes)) + listed
+        + _text("schemaUrl", resource.schema_url) + "}"
+    )  # fmt: skip
 
 
 def encode_metrics(data: MetricsData) -> str:
-    """One ``ExportMetricsServiceRequest`` for ``data`` (no newline), via OpenTelemetry's encoder."""
-    from google.protobuf.json_format import MessageToDict
-    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import (
-        encode_metrics as encode_metrics_proto,
-    )
-
-    message = MessageToDict(encode_metrics_proto(data), use_integers_for_enums=True)
-    _hex_ids(message)
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """One ``ExportMetricsServiceRequest`` for ``data`` (no newline); ``{}`` for no resource."""
+    resources = data.resource_metrics
+    if not resources:
+        return "{}"
+    return '{"resourceMetrics":[' + ",".join(map(_resource_metrics, resources)) + "]}"
