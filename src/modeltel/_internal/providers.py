@@ -15,7 +15,8 @@ is redacted when it is built.
 
 It also makes sure data leaves the process on every way out: normal exit (atexit), SIGTERM
 (a handler that flushes, then lets the default action run), and multiprocessing children, which
-leave through ``os._exit`` and so skip atexit (a multiprocessing finalizer flushes them). Every
+leave through ``os._exit`` and so skip atexit (a multiprocessing finalizer flushes them, registered
+when the app imports multiprocessing, so that configure does not import it). Every
 way out is bounded in time: each part of a flush or a shutdown runs on a helper thread and is
 waited for at most its own bound, so a disk or a receiver that stopped answering costs that bound,
 and what it kept is counted and reported in one line on stderr.
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing.util
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
+from types import ModuleType
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -48,7 +50,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 
-from modeltel._internal import deferred, semconv, sigterm
+from modeltel._internal import deferred, on_import, semconv, sigterm
 from modeltel._internal.config import Settings, Signal
 from modeltel._internal.detectors import cluster_resource
 from modeltel._internal.export.guard import (
@@ -516,14 +518,23 @@ def _install_propagation(handle: Handle) -> None:
 def _register_exit_hooks(handle: Handle) -> None:
     atexit.register(sigterm.at_exit(handle.shutdown))
     # multiprocessing's fork children end in os._exit, which skips atexit; its finalizers do run.
-    multiprocessing.util.register_after_fork(handle, _finalize_in_child)
+    on_import.when_imported("multiprocessing.util", partial(_finalize_fork_children, weakref.ref(handle)))
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, sigterm.handler(handle.shutdown))
 
 
+def _finalize_fork_children(handle: weakref.ref[Handle], util: ModuleType) -> None:
+    # As weak as multiprocessing's own registry: a handle dropped before the import is not revived.
+    alive = handle()
+    if alive is not None:
+        util.register_after_fork(alive, _finalize_in_child)
+
+
 def _finalize_in_child(handle: Handle) -> None:
+    import multiprocessing.util  # the child of a multiprocessing fork: imported already
+
     multiprocessing.util.Finalize(handle, handle.shutdown, exitpriority=-100)
 
 

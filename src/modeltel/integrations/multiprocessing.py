@@ -4,6 +4,10 @@ Installed by :func:`modeltel.configure` (so by ``modeltel run`` too), never at i
 worker function does not change: spans it opens are children of the span that was current where
 the work was handed over, in the same trace, written by the worker to its own file.
 
+Nor does configure import multiprocessing (about 20 modules, 10-15 ms) for an app that never uses
+it: each class is patched when the module defining it is imported (:mod:`modeltel._internal.on_import`),
+at configure if it already is. This module imports none of them at its top.
+
 How the context travels (always as a W3C carrier made by the OpenTelemetry propagation API, a
 ``dict`` of short strings pickled with the work, never as inherited memory):
 
@@ -44,16 +48,18 @@ they aggregate in the process and leave at the export interval and at exit.
 
 from __future__ import annotations
 
-import multiprocessing.process
 import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from modeltel._internal import deferred
+from modeltel._internal import deferred, on_import
 
 if TYPE_CHECKING:
+    import multiprocessing.process
+
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import SpanProcessor
 
@@ -246,6 +252,8 @@ def _restore_process_context(
     # Runs while a spawn/forkserver child unpickles its Process object, before ``_bootstrap``:
     # arms the deferred configure and patches ``_bootstrap`` alone, so that it attaches ``carrier``.
     try:
+        import multiprocessing.process  # unpickled by multiprocessing: imported already
+
         deferred.arm(overrides=overrides, lazy_providers=lazy_providers)
         with _lock:
             _patch(multiprocessing.process.BaseProcess, "_bootstrap", _bootstrap)
@@ -267,15 +275,19 @@ def _providers_entry_points() -> bool:
 
 
 def _start(self: multiprocessing.process.BaseProcess) -> None:
+    from multiprocessing.process import BaseProcess
+
     from modeltel._internal.propagation import capture
 
     marker = _ProcessContext(capture(), _worker_overrides, _providers_entry_points())
     setattr(self, _PROCESS_ATTRIBUTE, marker)
-    _originals[(multiprocessing.process.BaseProcess, "start")](self)
+    _originals[(BaseProcess, "start")](self)
 
 
 def _bootstrap(self: multiprocessing.process.BaseProcess, *args: Any, **kwargs: Any) -> int:
-    original = _originals.get((multiprocessing.process.BaseProcess, "_bootstrap"))
+    from multiprocessing.process import BaseProcess
+
+    original = _originals.get((BaseProcess, "_bootstrap"))
     if original is None:  # uninstalled in the parent after this child was forked
         original = getattr(type(self), "_bootstrap")  # noqa: B009 - private, unknown to typeshed
     marker = self.__dict__.get(_PROCESS_ATTRIBUTE)
@@ -330,28 +342,58 @@ def _executor_submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
     return original(self, traced(fn), *args, **kwargs)
 
 
-def _patches() -> dict[tuple[type, str], Callable[..., Any]]:
-    import concurrent.futures
-    import multiprocessing.pool
+def _process_patches(module: ModuleType) -> dict[tuple[type, str], Callable[..., Any]]:
+    process = module.BaseProcess
+    return {(process, "start"): _start, (process, "_bootstrap"): _bootstrap}
 
-    pool = multiprocessing.pool.Pool
+
+def _pool_patches(module: ModuleType) -> dict[tuple[type, str], Callable[..., Any]]:
+    pool = module.Pool
     return {
-        (multiprocessing.process.BaseProcess, "start"): _start,
-        (multiprocessing.process.BaseProcess, "_bootstrap"): _bootstrap,
         (pool, "apply_async"): _wrap_func_argument(pool, "apply_async"),
         (pool, "imap"): _wrap_func_argument(pool, "imap"),
         (pool, "imap_unordered"): _wrap_func_argument(pool, "imap_unordered"),
         (pool, "_map_async"): _map_async,
-        (concurrent.futures.ProcessPoolExecutor, "submit"): _executor_submit,
     }
 
 
+def _executor_patches(module: ModuleType) -> dict[tuple[type, str], Callable[..., Any]]:
+    return {(module.ProcessPoolExecutor, "submit"): _executor_submit}
+
+
+def _patch_process(module: ModuleType) -> None:
+    _patch_all(_process_patches(module))
+
+
+def _patch_pool(module: ModuleType) -> None:
+    _patch_all(_pool_patches(module))
+
+
+def _patch_executor(module: ModuleType) -> None:
+    _patch_all(_executor_patches(module))
+
+
+_PATCHERS: dict[str, Callable[[ModuleType], None]] = {
+    "multiprocessing.process": _patch_process,
+    "multiprocessing.pool": _patch_pool,
+    "concurrent.futures.process": _patch_executor,
+}
+"""Each module defining a patched class, and what patches it (when the app imports it)."""
+
+
 def install(handle: Handle) -> None:
-    """Patch Process, Pool and ProcessPoolExecutor for this configured process; idempotent."""
+    """Patch Process, Pool and ProcessPoolExecutor for this configured process, each now if its
+    module is imported, else when it is; idempotent."""
     global _worker_overrides
     with _lock:
         _worker_overrides = worker_overrides(handle.settings)
-        for (cls, name), replacement in _patches().items():
+    for name, patcher in _PATCHERS.items():
+        on_import.when_imported(name, patcher)
+
+
+def _patch_all(patches: dict[tuple[type, str], Callable[..., Any]]) -> None:
+    with _lock:
+        for (cls, name), replacement in patches.items():
             _patch(cls, name, replacement)
 
 
@@ -363,7 +405,9 @@ def _patch(cls: type, name: str, replacement: Callable[..., Any]) -> None:
 
 
 def uninstall() -> None:
-    """Restore every patched method."""
+    """Restore every patched method, and patch no module imported later."""
+    for name, patcher in _PATCHERS.items():
+        on_import.cancel(name, patcher)
     with _lock:
         for (cls, name), original in _originals.items():
             setattr(cls, name, original)
