@@ -32,7 +32,6 @@ def test_configure_loads_no_reader_no_summary_model_and_no_pydantic(tmp_path: Pa
     assert not unwanted, sorted(unwanted)
 
 
-
 def test_configure_loads_no_instrumentation_base_and_scans_no_entry_points(tmp_path: Path) -> None:
     """Threads, the log bridge and the propagators are modeltel's or lazy: what these packages
     would cost (BaseInstrumentor with wrapt, packaging and asyncio; importlib.metadata's scan of every
