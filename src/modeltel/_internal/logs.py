@@ -41,6 +41,11 @@ logging (changing the output); the function that shows a warning, ``warnings._sh
 wrapped instead: it prints exactly what it printed, and it is wrapped rather than
 ``warnings.showwarning`` because wrapping that one drops the ``source`` object that lets
 ``-X tracemalloc`` print where a leaked resource was allocated.
+
+The provider the bridge emits to is a :class:`LazyLoggerProvider`: logs go to the local file by
+default, and building the SDK's ``LoggerProvider`` and modeltel's log stages (their imports, the
+writer thread) at ``configure()`` cost every process ~11 ms of start-up, also one that never logs.
+The first record, through the bridge or the OpenTelemetry logs API, builds them on its own thread.
 """
 
 from __future__ import annotations
@@ -52,14 +57,95 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry._logs import Logger, LoggerProvider
+from opentelemetry._logs import Logger, LoggerProvider, NoOpLoggerProvider
+from opentelemetry.util.types import Attributes
 
 from modeltel._internal.log_records import MAX_STACKTRACE_CHARS, translate
 
-__all__ = ["MAX_STACKTRACE_CHARS", "install", "installed", "uninstall"]
+__all__ = ["MAX_STACKTRACE_CHARS", "LazyLoggerProvider", "install", "installed", "uninstall"]
 
 _OWN_LOGGERS = ("opentelemetry", "modeltel")
 _NAME_CACHE_LIMIT = 4096
+_logger = logging.getLogger(__name__)
+_NOOP = NoOpLoggerProvider()
+
+
+class LazyLoggerProvider(LoggerProvider):
+    """The logger provider ``configure()`` sets: ``build`` makes the real one (the SDK's, with
+    modeltel's stages) when the first logger is asked for, exactly once, whatever the threads.
+
+    It is an API provider rather than an SDK one so that configuring imports no logs SDK; the SDK
+    provider's other methods (``add_log_record_processor``, ``resource``) are reached through it,
+    and build it. Its ``force_flush`` and ``shutdown`` never build: with nothing built there is
+    nothing to flush. After :meth:`close` (modeltel's exit) nothing is built any more: a record
+    emitted then goes nowhere, as the shut-down SDK processors would have done with it.
+    """
+
+    def __init__(self, build: Callable[[], LoggerProvider]) -> None:
+        self._build = build
+        self._built: LoggerProvider | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._building = threading.local()
+        # A fork while another thread builds would leave the child's lock held for ever.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    @property
+    def built(self) -> LoggerProvider | None:
+        """The real provider, if the first record came."""
+        return self._built
+
+    def get_logger(
+        self,
+        name: str,
+        version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> Logger:
+        provider = self._built or self._provider()
+        return provider.get_logger(name, version=version, schema_url=schema_url, attributes=attributes)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self._built, "force_flush", None)
+        return True if flush is None else bool(flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self.close()
+        shutdown = getattr(self._built, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+
+    def close(self) -> None:
+        """Build nothing from now on; a build under way finishes first."""
+        with self._lock:
+            self._closed = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._provider(), name)
+
+    def _provider(self) -> LoggerProvider:
+        if getattr(self._building, "active", False):
+            return _NOOP  # asked by the build itself (an exporter's import that logs): no pipeline yet
+        with self._lock:
+            if self._built is None:
+                if self._closed:
+                    return _NOOP
+                self._building.active = True
+                try:
+                    self._built = self._build()
+                except Exception:
+                    _logger.exception(
+                        "modeltel: could not set up the logs pipeline; no log record is exported"
+                    )
+                    self._built = _NOOP
+                finally:
+                    self._building.active = False
+            return self._built
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
 
 _emitting = threading.local()

@@ -10,7 +10,8 @@ one job each::
 
 and for metrics, per reader, redaction in front of each exporter. Log records take the spans' row
 (``_logger_provider``, ``export/logs.py``): ``logging`` reaches them through the bridge of
-``_internal/logs.py``, which adds no handler to the app's loggers. The resource modeltel creates
+``_internal/logs.py``, which adds no handler to the app's loggers; the row is built by the first
+record, not by configure (most processes never log). The resource modeltel creates
 is redacted when it is built.
 
 It also makes sure data leaves the process on every way out: normal exit (atexit), SIGTERM
@@ -27,13 +28,14 @@ from __future__ import annotations
 import atexit
 import logging
 import signal
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from functools import partial
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -72,6 +74,9 @@ from modeltel._internal.export.processor import (
 from modeltel._internal.export.progress import JobProgress
 from modeltel._internal.export.redact import RedactingMetricExporter, RedactionStage, Redactor
 from modeltel._internal.export.summary import ProcessSummary
+
+if TYPE_CHECKING:
+    from modeltel._internal.logs import LazyLoggerProvider
 
 _logger = logging.getLogger(__name__)
 
@@ -216,11 +221,12 @@ class Handle:
         self.settings = settings
         self.tracer_provider: TracerProvider | None = None
         self.meter_provider: MeterProvider | None = None
-        self.logger_provider: Any = None
-        """The SDK ``LoggerProvider`` modeltel created (None when logs are off or the app had one)."""
+        self.logger_provider: LazyLoggerProvider | None = None
+        """The logger provider modeltel set, which builds the SDK's at the first record (None when
+        logs are off or the app had one)."""
         self.log_stage: Any = None
         """modeltel's log record processors behind their redaction stage (``export/logs.py``), on
-        its own provider or on the app's."""
+        its own provider (once the first record built it) or on the app's."""
         self.span_processors: list[SpanProcessor] = []
         self.progress: JobProgress | None = None
         """The open jobs' progress records, written on their own thread: flushed with the rest."""
@@ -244,7 +250,8 @@ class Handle:
         """The processors that write the JSONL trace and log files (a pool worker flushes them
         after each task)."""
         spans = [p for p in self.span_processors if isinstance(p, BackPressureSpanProcessor)]
-        return [*spans, *(self.log_stage.local_copies if self.log_stage is not None else ())]
+        logs = self.logger_provider is not None or self.log_stage is not None
+        return [*spans, *([_LogFiles(self)] if logs else [])]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything finished so far, within ``timeout_millis`` in all (the parts flush in
@@ -283,6 +290,8 @@ class Handle:
         Before both, the guarded exporters stop retrying (export/guard.py): a receiver that
         refuses connections costs one attempt per batch, not its backoff up to the timeout.
         """
+        if self.logger_provider is not None:
+            self.logger_provider.close()  # a record from now on builds no pipeline to shut down
         if self.dropped is not None:
             self.dropped.begin_exit()
         local = [p for p in self.span_processors if isinstance(p, BackPressureSpanProcessor)]
@@ -334,6 +343,19 @@ class Handle:
         if by_signal:
             lines = (f"{signal_name} lost: {', '.join(parts)}" for signal_name, parts in by_signal.items())
             _logger.warning("modeltel: %s", "; ".join(lines))
+
+
+class _LogFiles:
+    """The log file's processors, as a pool worker's flush after each task sees them: read at each
+    flush, since the first record, which builds them, may come after the worker listed them."""
+
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        stage = self._handle.log_stage
+        copies = stage.local_copies if stage is not None else ()
+        return all([copy.force_flush(timeout_millis) for copy in copies])
 
 
 def _signal_first(item: tuple[tuple[str, str], object]) -> tuple[int, str]:
@@ -408,19 +430,51 @@ def _log_deadline_s(settings: Settings, name: str) -> float:
 
 
 def _logger_provider(settings: Settings, resource: Resource, redactor: Redactor, handle: Handle) -> None:
-    """Logs, when an exporter is configured: the redaction stage and its processors on a new
-    ``LoggerProvider`` and the bridge from ``logging`` (``_internal/logs.py``), or, when the app
-    installed an SDK ``LoggerProvider`` already, the log file only, on that provider (its own
-    handler feeds it; a bridge would double every record)."""
+    """Logs, when an exporter is configured: the bridge from ``logging`` (``_internal/logs.py``) to
+    a provider of modeltel's whose first record builds the SDK's, behind the redaction stage and its
+    processors (:func:`_build_logs`); or, when the app installed an SDK ``LoggerProvider`` already,
+    the log file only, on that provider, at once (its own handler feeds it; a bridge would double
+    every record)."""
     from opentelemetry import _logs
-    from opentelemetry.sdk._logs import LoggerProvider
-
-    from modeltel._internal import logs as bridge
-    from modeltel._internal.export import logs
 
     existing = _logs.get_logger_provider()
-    owned = not isinstance(existing, LoggerProvider)
-    names = settings.logs_exporters if owned else (("jsonl",) if settings.jsonl else ())
+    sdk_logs = sys.modules.get("opentelemetry.sdk._logs")  # an SDK provider exists only once imported
+    if sdk_logs is not None and isinstance(existing, sdk_logs.LoggerProvider):
+        if settings.jsonl:
+            existing.add_log_record_processor(_log_stage(settings, redactor, ("jsonl",), handle))
+        return
+
+    from modeltel._internal import logs as bridge
+
+    dropped = handle.dropped
+    assert dropped is not None
+    provider = bridge.LazyLoggerProvider(partial(_build_logs, settings, resource, redactor, handle))
+    handle.logger_provider = provider
+    _logs.set_logger_provider(provider)
+    bridge.install(
+        provider,
+        settings.log_level,
+        settings.log_warnings,
+        on_failure=partial(dropped.lost, "log records", "bridge", "not translatable", 1),
+    )
+    # From the start of the exit on, records go to the app's handlers only, as without
+    # modeltel: the processors are shutting down (the SDK's would log each record it ignores).
+    dropped.on_exit(bridge.uninstall)
+
+
+def _build_logs(settings: Settings, resource: Resource, redactor: Redactor, handle: Handle) -> Any:
+    """The SDK ``LoggerProvider`` modeltel's provider delegates to, built by the first record."""
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(_log_stage(settings, redactor, settings.logs_exporters, handle))
+    return provider
+
+
+def _log_stage(settings: Settings, redactor: Redactor, names: Sequence[str], handle: Handle) -> Any:
+    """The redaction stage and one processor per exporter in ``names``; kept on ``handle``."""
+    from modeltel._internal.export import logs
+
     dropped = handle.dropped
     assert dropped is not None
     processors = [
@@ -431,24 +485,8 @@ def _logger_provider(settings: Settings, resource: Resource, redactor: Redactor,
         )
         for name in names
     ]
-    if not processors:
-        return
-    provider = LoggerProvider(resource=resource, shutdown_on_exit=False) if owned else existing
-    assert isinstance(provider, LoggerProvider)
     handle.log_stage = logs.LogRedactionStage(redactor, processors)
-    provider.add_log_record_processor(handle.log_stage)
-    if owned:
-        handle.logger_provider = provider
-        _logs.set_logger_provider(provider)
-        bridge.install(
-            provider,
-            settings.log_level,
-            settings.log_warnings,
-            on_failure=partial(dropped.lost, "log records", "bridge", "not translatable", 1),
-        )
-        # From the start of the exit on, records go to the app's handlers only, as without
-        # modeltel: the processors are shutting down (the SDK's would log each record it ignores).
-        dropped.on_exit(bridge.uninstall)
+    return handle.log_stage
 
 
 def build(settings: Settings) -> Handle:

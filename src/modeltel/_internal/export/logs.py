@@ -14,7 +14,8 @@ file through the store. A network exporter gets the SDK's batch processor, with 
 queue turns away, what fails and what shutdown leaves queued counted (``log records`` in the
 one-line report at exit), and each call held to a deadline (export/guard.py).
 
-This module imports the logs SDK; modeltel imports it only when a logs exporter is configured.
+This module imports the logs SDK; modeltel imports it only when a logs exporter is configured
+and the first record is emitted (``_internal/logs.py``: ``LazyLoggerProvider``).
 :class:`JsonlLogExporter` is the ``jsonl`` entry point of ``opentelemetry_logs_exporter``: built
 with no arguments (by the stock SDK configurator) it reads the settings from the environment and
 redacts each batch itself, as :class:`~modeltel._internal.export.jsonl.JsonlSpanExporter` does.
