@@ -14,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from log_files import records
 
 from otlp_files import base_env, jsonl_files, spans
+from process_traces import run_script
 
 LOGS_MODULES = ("opentelemetry.sdk._logs", "modeltel._internal.export.logs")
 
@@ -156,3 +158,65 @@ def test_a_logs_pipeline_that_cannot_be_built_costs_the_logs_only(tmp_path: Path
     assert result.stderr.startswith("first\n") and result.stderr.endswith("\nsecond\n")
     assert jsonl_files(tmp_path / "data", "logs") == []
     assert [s.name for s, _, _ in spans(tmp_path / "data")] == ["work"]
+
+
+QUIET_FIRST = """
+import logging, os, signal
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from opentelemetry import trace
+import modeltel
+
+def quiet():
+    with trace.get_tracer("worker").start_as_current_span("quiet"):
+        return os.getpid()
+
+def work(i):
+    with trace.get_tracer("worker").start_as_current_span("task"):
+        logging.getLogger("worker").warning("task %d", i)
+
+def doomed():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    modeltel.configure()
+    with trace.get_tracer("driver").start_as_current_span("job"):
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+            pool.submit(quiet).result(30)  # the worker flushes after it, with no log pipeline yet
+            for i in range(3):
+                pool.submit(work, i).result(30)
+            try:
+                pool.submit(doomed).result(30)
+            except BrokenProcessPool:
+                print("broken")
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_pool_worker_flushes_the_log_file_built_after_its_first_task(tmp_path: Path) -> None:
+    """The worker lists its JSONL processors at its first task's flush; records of later tasks,
+    which build the log pipeline, are on disk after each task all the same (SIGKILL, no exit)."""
+    result = run_script(tmp_path, QUIET_FIRST)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["broken"]
+    assert sorted(str(r.body) for r in records(tmp_path / "data")) == ["task 0", "task 1", "task 2"]
+
+
+AFTER_SHUTDOWN = """
+import sys
+from opentelemetry import _logs
+import modeltel
+handle = modeltel.configure()
+assert _logs.get_logger_provider().force_flush()  # the app's flush builds nothing either
+handle.shutdown()
+_logs.get_logger_provider().get_logger("x").emit(body="too late")
+print("LOADED", *[m for m in sys.modules if m.startswith({modules!r})])
+"""
+
+
+def test_a_record_after_shutdown_builds_no_pipeline(tmp_path: Path) -> None:
+    result = _run(tmp_path / "data", AFTER_SHUTDOWN.format(modules=LOGS_MODULES))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["LOADED"]
+    assert jsonl_files(tmp_path / "data", "logs") == []
