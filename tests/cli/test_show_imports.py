@@ -3,6 +3,7 @@ no semantic-conventions package; a job summary brings in its models, and is stil
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,20 @@ def test_the_lazy_package_keeps_its_names() -> None:
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["[]"]
+
+
+def test_a_plain_trace_is_shown_without_the_span_decoder_or_numpy_typing(tmp_path: Path) -> None:
+    """The fast path reads a modeltel-written line by bytes: the full OTLP decoder and numpy's
+    annotation module (both ~15 ms of import) are needed only when a line has to be decoded."""
+    shown, loaded = _show(_data_dir(tmp_path, PLAIN_APP))
+    assert "2 spans in 1 file" in shown
+    assert [name for name in ("modeltel.formats.otlp", "numpy.typing") if name in loaded] == []
+
+
+def test_one_trace_still_decodes_its_spans_in_full(tmp_path: Path) -> None:
+    data = _data_dir(tmp_path, PLAIN_APP)
+    (trace_file,) = (data / "traces").rglob("*.jsonl")
+    trace_id = re.search(r'"traceId":"([0-9a-f]{32})"', trace_file.read_text()).group(1)  # type: ignore[union-attr]
+    shown, loaded = _show(data, "--trace", trace_id)
+    assert "outer" in shown and "inner" in shown
+    assert "modeltel.formats.otlp" in loaded  # the tree needs whole spans

@@ -40,6 +40,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 from modeltel.formats import MAX_NESTING
+from modeltel.formats.status import STATUS_ERROR as STATUS_ERROR
+from modeltel.formats.status import STATUS_NAMES as STATUS_NAMES
+from modeltel.formats.status import STATUS_OK as STATUS_OK
+from modeltel.formats.status import STATUS_UNSET as STATUS_UNSET
 
 AttributeValue: TypeAlias = (
     "str | bool | int | float | bytes | list[AttributeValue] | dict[str, AttributeValue] | None"
@@ -47,10 +51,6 @@ AttributeValue: TypeAlias = (
 Attributes: TypeAlias = dict[str, AttributeValue]
 LineKind = Literal["traces", "metrics", "logs"]
 
-STATUS_UNSET = 0
-STATUS_OK = 1
-STATUS_ERROR = 2
-STATUS_NAMES = {STATUS_UNSET: "UNSET", STATUS_OK: "OK", STATUS_ERROR: "ERROR"}
 KIND_NAMES = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _STATUS_ENUM = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _KIND_ENUM = {f"SPAN_KIND_{name.upper()}": value for value, name in KIND_NAMES.items()}

@@ -13,19 +13,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from modeltel.read.scan import Columns
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from modeltel.read.layout import FloatArray
 
 EXACT_LIMIT = 16_384
 GAMMA = 1.02
 _LOG_GAMMA = math.log(GAMMA)
 DURATION = "duration_s"
 """The metric every group has: span duration in seconds."""
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class Distribution:

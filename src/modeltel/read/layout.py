@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+from modeltel.formats.status import STATUS_ERROR
 
-from modeltel.formats.otlp import STATUS_ERROR
+if TYPE_CHECKING:  # numpy.typing costs ~12 ms of import; the aliases only annotate
+    import numpy as np
+    import numpy.typing as npt
 
-Int64Array = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int32]
+    Int64Array = npt.NDArray[np.int64]
+    FloatArray = npt.NDArray[np.float64]
+    BoolArray = npt.NDArray[np.bool_]
+    IntArray = npt.NDArray[np.int32]
 
 STRING = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
 """A JSON string; the group is its raw text, escapes left in."""

@@ -13,24 +13,17 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from modeltel.formats.otlp import STATUS_ERROR
-from modeltel.read.layout import (
-    ERROR_CODES,
-    MARK,
-    STATUS,
-    STRING,
-    BoolArray,
-    FloatArray,
-    Int64Array,
-    IntArray,
-    KeyHits,
-    Located,
-    number,
-)
+from modeltel.formats.status import STATUS_ERROR
+from modeltel.read.layout import ERROR_CODES, MARK, STATUS, STRING, KeyHits, Located, number
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from modeltel.read.layout import BoolArray, FloatArray, Int64Array, IntArray
 
 
 class _Key:

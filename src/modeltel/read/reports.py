@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeltel._internal import semconv
-from modeltel.formats.otlp import STATUS_ERROR, Span
+from modeltel.formats.status import STATUS_ERROR
 from modeltel.read.aggregate import DURATION, Distribution, GroupTable
 from modeltel.read.runs import file_contains
 from modeltel.read.scan import Query
 
 if TYPE_CHECKING:
+    from modeltel.formats.otlp import Span
     from modeltel.read.query import OnBadLine
     from modeltel.store.schemas import RunSummary
 

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modeltel._internal import semconv
-from modeltel.formats.otlp import STATUS_ERROR, InvalidRequest, Span, decode_line
+from modeltel.formats.status import STATUS_ERROR
 from modeltel.read.files import ByteRange, iter_lines, read_blocks
 from modeltel.read.layout import ERROR_CODES, MARK, STATUS, STRING
 
 if TYPE_CHECKING:
+    from modeltel.formats.otlp import Span
     from modeltel.store.schemas import RunSummary
 
 RUN_KEY = semconv.RESOURCE_RUN_ID
@@ -444,6 +445,9 @@ def list_runs(files: Sequence[Path], summaries: Iterable[RunSummary] = ()) -> li
                 whole, run = _one_run(line)
                 if whole and _add_process_data(info(run), line, path):
                     continue
+                # Imported here, where a line is decoded: the decoder costs ~15 ms of import.
+                from modeltel.formats.otlp import InvalidRequest, decode_line
+
                 try:
                     spans = decode_line(line)
                 except InvalidRequest:

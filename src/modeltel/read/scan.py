@@ -26,27 +26,21 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from modeltel.formats.otlp import STATUS_ERROR, AttributeValue, InvalidRequest, Span, decode_line
+from modeltel.formats.status import STATUS_ERROR
 from modeltel.read.files import Block
-from modeltel.read.layout import (
-    ERROR_CODES,
-    MARK,
-    STATUS,
-    STRING,
-    BoolArray,
-    FloatArray,
-    Int64Array,
-    IntArray,
-    KeyHits,
-    Located,
-    number,
-)
+from modeltel.read.layout import ERROR_CODES, MARK, STATUS, STRING, KeyHits, Located, number
 from modeltel.read.offsets import VALUE_KINDS, hit_numbers, hit_raw, locate_by_offsets
 from modeltel.read.runs import Selection, run_mark, select_line, span_run
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from modeltel.formats.otlp import AttributeValue, Span
+    from modeltel.read.layout import BoolArray, FloatArray, Int64Array, IntArray
 
 _REQUEST_START = b'{"resourceSpans":['
 # One group from the span name to the end time, so findall returns flat bytes, not tuples; the
@@ -404,6 +398,14 @@ def _fast_by_offsets(data: bytes, query: Query, located: Located, hits: dict[str
     return Columns(decoded, group, located.start, located.end, located.error, values)
 
 
+def decode_line(line: bytes) -> list[Span]:
+    """The full decoder, for a line the fast path could not read; imported on first use, so a
+    block read by bytes alone never loads it (~15 ms of import)."""
+    from modeltel.formats.otlp import decode_line as decode
+
+    return decode(line)
+
+
 def _numeric(value: AttributeValue) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
@@ -540,6 +542,9 @@ def scan_block(block: Block, query: Query) -> ScanResult:
                 else:
                     result.columns.append(_finish(single, query))
     for start, stop in sorted(slow):
+        # Imported here, where a line is decoded: the decoder costs ~15 ms of import.
+        from modeltel.formats.otlp import InvalidRequest
+
         try:
             spans = decode_line(data[start:stop])
             columns = columns_of(spans, query)
