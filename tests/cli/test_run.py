@@ -161,7 +161,8 @@ def test_exit_status_of_the_program_is_kept(tmp_path: Path) -> None:
 CHILD_STATE = (
     "import json, os, sys; print(json.dumps({'hooked': 'modeltel._internal.bootstrap.start' in sys.modules,"
     " 'sdk': any(m.startswith('opentelemetry.sdk') for m in sys.modules),"
-    " 'logs': any(m.startswith('opentelemetry.sdk._logs') for m in sys.modules),"
+    " 'logs': getattr(__import__('logging').Logger.callHandlers, '__module__', None)"
+    " == 'modeltel._internal.logs',"
     " 'run_id': os.environ.get('MODELTEL_RUN_ID'), 'data_dir': os.environ['MODELTEL_DATA_DIR']}))"
 )
 
@@ -182,9 +183,9 @@ def test_switched_on_the_program_is_hooked(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     state = json.loads(result.stdout)
     assert state["hooked"] is True and state["sdk"] is True
-    assert state["logs"] is True  # logs go to JSONL by default
+    assert state["logs"] is True  # logs go to JSONL by default: the bridge is installed
     result = run_under_modeltel(tmp_path / "d", "-c", CHILD_STATE, OTEL_LOGS_EXPORTER="none")
-    assert json.loads(result.stdout)["logs"] is False  # no logs exporter: the logs SDK is not imported
+    assert json.loads(result.stdout)["logs"] is False  # no logs exporter: no bridge
 
 
 def test_a_malformed_switch_is_a_usage_error(tmp_path: Path) -> None:
