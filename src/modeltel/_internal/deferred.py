@@ -28,14 +28,18 @@ A record the app's logger refuses but ``MODELTEL_LOG_LEVEL`` would capture never
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from modeltel._internal import on_import
+
 if TYPE_CHECKING:
+    import logging
+
     from modeltel._internal.providers import Handle
 
 __all__ = [
@@ -61,9 +65,15 @@ PROVIDER_VARIABLES = {
 """Each variable the OpenTelemetry API reads on its first ``get_*_provider``, and its entry point group."""
 
 _OWN_LOGGERS = ("opentelemetry", "modeltel")
-_CHILD_COMMANDS = ("from multiprocessing.spawn import", "from multiprocessing.forkserver import")
+_CHILD_COMMANDS = (
+    "from multiprocessing.spawn import",
+    "from multiprocessing.forkserver import",
+    "from multiprocessing.resource_tracker import",  # runs no app code: configured, it paid for nothing
+)
 
-_lock = threading.Lock()
+_lock = threading.RLock()
+"""Reentrant: arming waits for ``logging`` through :mod:`on_import`, which runs the wait at once, on
+this thread, when another thread finished importing ``logging`` in between."""
 _busy = threading.local()
 """``active`` while this thread configures: a record logged meanwhile must not configure again."""
 
@@ -74,6 +84,7 @@ class _State:
     def __init__(self) -> None:
         self.armed = False
         self.overrides: dict[str, Any] | None = None
+        self.pickled: bytes | None = None
         self.callbacks: list[Callable[[], None]] = []
         self.pending: list[Callable[[], None]] = []
         self.variables: list[str] = []
@@ -98,15 +109,40 @@ def is_multiprocessing_child() -> bool:
 
 
 def providers_entry_points() -> bool:
-    """True when the three lazy-provider entry points are installed.
+    """True when modeltel's installed metadata declares the three lazy-provider entry points.
 
-    Reads every distribution's ``entry_points.txt`` (about 10 ms) and imports ``importlib.metadata``
-    if nothing did yet (about 50 ms): call it where that is paid already, in a configured parent,
-    once, and hand the answer to the workers.
+    Read from modeltel's own ``*.dist-info/entry_points.txt`` on ``sys.path`` (a directory listing
+    per entry and one small file): ``importlib.metadata`` would cost a configured parent 25-50 ms at
+    its first ``Process.start()`` to import and to read every distribution's entry points. Absent
+    (modeltel run from a source tree that was never installed), the workers configure by the other
+    tripwires.
     """
-    from importlib.metadata import entry_points
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:  # a zip, a missing directory
+            continue
+        for name in names:
+            if name.startswith(f"{ENTRY_POINT}-") and name.endswith(".dist-info"):
+                try:
+                    with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as file:
+                        text = file.read()
+                except OSError:
+                    return False
+                return all(_declares(text, group) for group in PROVIDER_VARIABLES.values())
+    return False
 
-    return all(entry_points(group=group, name=ENTRY_POINT) for group in PROVIDER_VARIABLES.values())
+
+def _declares(text: str, group: str) -> bool:
+    """Whether ``entry_points.txt`` ``text`` has ``modeltel = ...`` in section ``[group]``."""
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            inside = line == f"[{group}]"
+        elif inside and line.partition("=")[0].strip() == ENTRY_POINT:
+            return True
+    return False
 
 
 def arm(
@@ -114,8 +150,14 @@ def arm(
     overrides: Mapping[str, Any] | None = None,
     *,
     lazy_providers: bool = False,
+    pickled: bytes | None = None,
 ) -> None:
     """Configure this process with ``overrides`` when it first has something to record; idempotent.
+
+    ``pickled``, when given, holds the whole overrides and ``overrides`` only the plain values the
+    tripwires read (``enabled``, ``logs_exporters``, ``log_level``): unpickling the whole settings
+    imports the settings module, paths and exporter settings (~15 ms), which a worker that never
+    records must not pay; they are unpickled when configuring.
 
     Later calls add what earlier ones lacked: the first ``overrides`` given are kept, each distinct
     ``on_configure`` runs once right after the deferred configure, and ``lazy_providers`` (the
@@ -128,14 +170,14 @@ def arm(
                 return
             _state.armed = True
             if overrides is not None and _state.overrides is None:
-                _state.overrides = dict(overrides)
+                _state.overrides, _state.pickled = dict(overrides), pickled
             if on_configure is not None and on_configure not in _state.callbacks:
                 _state.callbacks.append(on_configure)
             if lazy_providers:
                 _set_provider_variables()
             _sync_logging_hook()
     except Exception:
-        logging.getLogger(__name__).exception("modeltel: could not defer configuring this worker")
+        _log_exception("modeltel: could not defer configuring this worker")
 
 
 def configure_now() -> Handle:
@@ -163,6 +205,11 @@ def disarm() -> dict[str, Any]:
         _remove_tripwires()
         _state.armed = False
         _state.pending, _state.callbacks = _state.callbacks, []
+        if _state.pickled is not None:
+            import pickle  # imported already in every multiprocessing child
+
+            whole: dict[str, Any] = pickle.loads(_state.pickled)
+            return whole
         return dict(_state.overrides or {})
 
 
@@ -174,7 +221,7 @@ def run_callbacks() -> None:
         try:
             callback()
         except Exception:
-            logging.getLogger(__name__).exception("modeltel: on_configure %r failed", callback)
+            _log_exception(f"modeltel: on_configure {callback!r} failed")
 
 
 def _configured() -> bool:
@@ -218,22 +265,44 @@ def _set_provider_variables() -> None:
 # --- logging ------------------------------------------------------------------------------------
 
 
+def _log_exception(message: str) -> None:
+    import logging  # on a failure path only: a worker that never logs does not import logging
+
+    logging.getLogger(__name__).exception(message)
+
+
 def _sync_logging_hook() -> None:
+    """Set the logging tripwire, once ``logging`` is imported: a worker that never logs does not
+    import it (5-7 ms of its start)."""
     overrides = _state.overrides
     if overrides is not None and not overrides.get("logs_exporters"):
         _restore_logging()  # nothing would export the record
         return
     level = None if overrides is None else overrides.get("log_level")
     _state.log_threshold = level if isinstance(level, int) else None
+    if "logging" not in sys.modules:
+        on_import.when_imported("logging", _logging_imported)
+        return
+    import logging
+
     if _state.original_call_handlers is None:
         _state.original_call_handlers = logging.Logger.callHandlers
         logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
 
 
+def _logging_imported(_: ModuleType) -> None:
+    with _lock:
+        if _state.armed:
+            _sync_logging_hook()
+
+
 def _restore_logging() -> None:
+    on_import.cancel("logging", _logging_imported)
     original = _state.original_call_handlers
     if original is None:
         return
+    import logging
+
     if logging.Logger.__dict__.get("callHandlers") is _call_handlers:
         logging.Logger.callHandlers = original  # type: ignore[method-assign, assignment]
         _state.original_call_handlers = None
@@ -257,6 +326,8 @@ def _tripping(record: logging.LogRecord) -> bool:
 
 
 def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+    import logging
+
     original = _state.original_call_handlers
     if original is None:  # removed while this record was on its way in
         logging.Logger.callHandlers(self, record)

@@ -20,7 +20,6 @@ against configure, which an app runs before handing work to processes).
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -35,7 +34,6 @@ __all__ = ["Finder", "cancel", "when_imported"]
 
 Callback = Callable[[ModuleType], None]
 
-_logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _awaited: dict[str, list[Callback]] = {}
 _searching = threading.local()
@@ -75,7 +73,9 @@ def _run(module: ModuleType, callbacks: Sequence[Callback]) -> None:
         try:
             callback(module)
         except Exception:
-            _logger.exception("modeltel: could not instrument %s", module.__name__)
+            import logging  # on a failure path only: a worker that never logs does not import it
+
+            logging.getLogger(__name__).exception("modeltel: could not instrument %s", module.__name__)
 
 
 def _loaded(name: str, module: ModuleType) -> None:

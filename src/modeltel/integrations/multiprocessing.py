@@ -243,18 +243,34 @@ class _ProcessContext:
         self.lazy_providers = lazy_providers
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_process_context, (self.carrier, self.overrides, self.lazy_providers))
+        # The settings travel pickled inside the pickle, beside the plain values the worker's
+        # tripwires read: unpickled at once they would import the settings module and its paths in
+        # every worker, also in the many that never record (deferred.arm).
+        if self.overrides is None:
+            return (_restore_process_context, (self.carrier, None, None, self.lazy_providers))
+        import pickle
+
+        hints = {key: self.overrides[key] for key in _HINTS if key in self.overrides}
+        whole = pickle.dumps(dict(self.overrides))
+        return (_restore_process_context, (self.carrier, hints, whole, self.lazy_providers))
+
+
+_HINTS = ("enabled", "logs_exporters", "log_level")
+"""The settings a worker's tripwires read before it configures (plain bool, strings, int)."""
 
 
 def _restore_process_context(
-    carrier: Mapping[str, str], overrides: Mapping[str, Any] | None, lazy_providers: bool = False
+    carrier: Mapping[str, str],
+    hints: Mapping[str, Any] | None,
+    whole: bytes | None,
+    lazy_providers: bool = False,
 ) -> Any:
     # Runs while a spawn/forkserver child unpickles its Process object, before ``_bootstrap``:
     # arms the deferred configure and patches ``_bootstrap`` alone, so that it attaches ``carrier``.
     try:
         import multiprocessing.process  # unpickled by multiprocessing: imported already
 
-        deferred.arm(overrides=overrides, lazy_providers=lazy_providers)
+        deferred.arm(overrides=hints, lazy_providers=lazy_providers, pickled=whole)
         with _lock:
             _patch(multiprocessing.process.BaseProcess, "_bootstrap", _bootstrap)
     except Exception:  # the child must start even if telemetry cannot

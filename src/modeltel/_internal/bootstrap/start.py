@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 
 from modeltel._internal.bootstrap import HOOK_DIRECTORY, warn
-from modeltel._internal.bootstrap.instrumentors import apply_installed
 
 
 def start() -> None:
@@ -38,9 +37,17 @@ def _configure_and_instrument() -> None:
     from modeltel._internal import deferred
 
     if deferred.is_multiprocessing_child():
-        deferred.arm(on_configure=apply_installed)
+        deferred.arm(on_configure=_apply_installed)
         return
     from modeltel._internal.providers import configure
 
     configure()  # lenient: a bad variable is one warning and its default (modeltel run checked it)
+    _apply_installed()
+
+
+def _apply_installed() -> None:
+    """Imported when applied: a worker that never records must not pay for the scanner (and the
+    settings and dataclasses it imports) at its start."""
+    from modeltel._internal.bootstrap.instrumentors import apply_installed
+
     apply_installed()
