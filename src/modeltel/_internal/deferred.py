@@ -117,31 +117,15 @@ def providers_entry_points() -> bool:
     (modeltel run from a source tree that was never installed), the workers configure by the other
     tripwires.
     """
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:  # a zip, a missing directory
-            continue
-        for name in names:
-            if name.startswith(f"{ENTRY_POINT}-") and name.endswith(".dist-info"):
-                try:
-                    with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as file:
-                        text = file.read()
-                except OSError:
-                    return False
-                return all(_declares(text, group) for group in PROVIDER_VARIABLES.values())
-    return False
+    from modeltel._internal import dist_info
 
-
-def _declares(text: str, group: str) -> bool:
-    """Whether ``entry_points.txt`` ``text`` has ``modeltel = ...`` in section ``[group]``."""
-    inside = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            inside = line == f"[{group}]"
-        elif inside and line.partition("=")[0].strip() == ENTRY_POINT:
-            return True
+    for name, info in dist_info.distributions():
+        if name == ENTRY_POINT:  # the first modeltel on the path is the one imported
+            text = dist_info.entry_points_text(info) or ""
+            declared = {
+                group: {n for n, _ in dist_info.entries(text, group)} for group in PROVIDER_VARIABLES.values()
+            }
+            return all(ENTRY_POINT in names for names in declared.values())
     return False
 
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from modeltel._internal import dist_info
 from modeltel._internal.bootstrap import warn
 from modeltel._internal.config import log_correlation_requested
 
@@ -91,41 +90,14 @@ def _scan() -> tuple[set[str], list[Instrumentor]]:
     """The installed distributions' names, and the instrumentors they declare, in sys.path order."""
     installed: set[str] = set()
     found: list[Instrumentor] = []
-    for name, info in _distributions():
+    for name, info in dist_info.distributions():
         if name in installed:
             continue  # shadowed by an earlier one of the same name, as for the import system
         installed.add(name)
-        try:
-            with open(os.path.join(info, "entry_points.txt"), encoding="utf-8") as file:
-                text = file.read()
-        except OSError:
-            continue
-        if f"[{GROUP}]" in text:
-            found.extend(Instrumentor(entry, value, info) for entry, value in _entries(text))
+        text = dist_info.entry_points_text(info)
+        if text is not None and f"[{GROUP}]" in text:
+            found.extend(Instrumentor(entry, value, info) for entry, value in dist_info.entries(text, GROUP))
     return installed, found
-
-
-def _distributions() -> Iterator[tuple[str, str]]:
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:  # a zip, a missing directory
-            continue
-        for name in names:
-            if name.endswith((".dist-info", ".egg-info")):
-                yield _normalized(name.rpartition(".")[0].partition("-")[0]), os.path.join(entry or ".", name)
-
-
-def _entries(text: str) -> Iterator[tuple[str, str]]:
-    """``name = value`` lines of the group's section in an ``entry_points.txt``."""
-    inside = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            inside = line == f"[{GROUP}]"
-        elif inside and "=" in line and not line.startswith(("#", ";")):
-            name, _, value = line.partition("=")
-            yield name.strip(), value.partition("[")[0].strip()  # "[extras]" play no part in loading
 
 
 def _libraries_present(instrumentor: Instrumentor, installed: set[str]) -> bool:
@@ -140,9 +112,9 @@ def _libraries_present(instrumentor: Instrumentor, installed: set[str]) -> bool:
                     requirement, _, marker = line[len("Requires-Dist:") :].partition(";")
                     extras, name = _EXTRA.findall(marker), _NAME.match(requirement)
                     if name and "instruments" in extras:
-                        required.append(_normalized(name.group(1)))
+                        required.append(dist_info.normalized(name.group(1)))
                     elif name and "instruments-any" in extras:
-                        any_of.append(_normalized(name.group(1)))
+                        any_of.append(dist_info.normalized(name.group(1)))
     except OSError:  # no METADATA (an egg-info): instrument() checks for itself
         return True
     return all(n in installed for n in required) and (not any_of or any(n in installed for n in any_of))
@@ -164,7 +136,3 @@ def _quiet(exc: Exception) -> bool:
         return True
     conflict = getattr(exc, "conflict", None) if type(exc).__name__ == "DependencyConflictError" else None
     return conflict is not None and not (conflict.found or conflict.found_any)
-
-
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
