@@ -17,7 +17,9 @@ package at the version modeltel's venv has, the same instrumentations installed)
 comparable work: console exporters for traces, metrics and logs (``OTEL_*_EXPORTER=console``,
 stdout and stderr to /dev/null), no OTLP, so no network on either side. Its base is the stock
 venv's own ``python``, so each side's added time is its own instrumentation's; the compared column
-is modeltel's added time over stock's. Three programs: ``python -c pass``; ``work.py``, one span,
+is modeltel's added time over stock's. ``python -c pass`` is also run under stock as installed (its
+OTLP exporters, pointed at a port nothing listens on: that program sends nothing), which imports
+the gRPC exporters the console rows do not. Three programs: ``python -c pass``; ``work.py``, one span,
 one counter point and one log record through the plain OpenTelemetry API; and ``pool.py``, a spawn
 ``multiprocessing`` pool of 10 workers mapping ``abs`` over ``range(10)``, whose workers start
 instrumented too. Every modeltel sample gets a fresh data dir; after each ``work.py`` and exit
@@ -61,6 +63,9 @@ MODELTEL = str(Path(PYTHON).with_name("modeltel"))
 BARE = "python -c pass"
 SDK_IMPORT = "import SDK trace + metrics"
 STOCK_BARE = "stock venv: python -c pass"
+STOCK_DEFAULTS = "stock opentelemetry-instrument python -c pass, its OTLP defaults"
+"""The distro's own exporters (OTLP over gRPC, all three signals) to a port nothing listens on:
+``-c pass`` records nothing, so nothing is sent, and the row is what stock costs as installed."""
 STOCK_EXPORTERS = {
     "OTEL_TRACES_EXPORTER": "console",
     "OTEL_METRICS_EXPORTER": "console",
@@ -128,8 +133,8 @@ class Case:
     """Runs no modeltel: measured once per round and shown for every tree."""
     expect: tuple[str, ...] = ()
     """Signals that must have a non-empty file in the sample's data dir."""
-    compare: tuple[str, str, str] | None = None
-    """(row, "added" or "median", label): this row's added time (or median) over that row's."""
+    compare: tuple[tuple[str, str, str], ...] = ()
+    """(row, "added" or "median", label) each: this row's added time (or median) over that row's."""
     target: str = ""
 
 
@@ -163,7 +168,7 @@ def cases(stock: Path, work_dir: Path, show_dir: Path, endpoint: str) -> tuple[C
         Case(
             "import modeltel; configure()",
             [PYTHON, "-c", "import modeltel; modeltel.configure()"],
-            compare=(SDK_IMPORT, "median", "SDK import"),
+            compare=((SDK_IMPORT, "median", "SDK import"),),
             target=f"≤ 1.3{TIMES} SDK import",
         ),
         Case(
@@ -181,9 +186,19 @@ def cases(stock: Path, work_dir: Path, show_dir: Path, endpoint: str) -> tuple[C
             shared=True,
         ),
         Case(
+            STOCK_DEFAULTS,
+            [instrument, stock_python, "-c", "pass"],
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+            base=STOCK_BARE,
+            shared=True,
+        ),
+        Case(
             "modeltel run -- python -c pass",
             [*run, "-c", "pass"],
-            compare=("stock opentelemetry-instrument python -c pass", "added", "stock's added"),
+            compare=(
+                ("stock opentelemetry-instrument python -c pass", "added", "stock's added"),
+                (STOCK_DEFAULTS, "added", "stock's added with its OTLP defaults"),
+            ),
             target=f"≤ +250 ms; ≤ 0.4 {TIMES} stock's added",
         ),
         Case("python work.py", [PYTHON, work], shared=True),
@@ -200,7 +215,7 @@ def cases(stock: Path, work_dir: Path, show_dir: Path, endpoint: str) -> tuple[C
             [*run, work],
             base="python work.py",
             expect=("traces", "metrics", "logs"),
-            compare=("stock opentelemetry-instrument python work.py", "added", "stock's added"),
+            compare=(("stock opentelemetry-instrument python work.py", "added", "stock's added"),),
         ),
         Case("python pool.py", [PYTHON, pool], shared=True),
         Case("stock venv: python pool.py", [stock_python, pool], base=STOCK_BARE, shared=True),
@@ -215,7 +230,7 @@ def cases(stock: Path, work_dir: Path, show_dir: Path, endpoint: str) -> tuple[C
             "modeltel run -- python pool.py",
             [*run, pool],
             base="python pool.py",
-            compare=("stock opentelemetry-instrument python pool.py", "added", "stock's added"),
+            compare=(("stock opentelemetry-instrument python pool.py", "added", "stock's added"),),
             target=f"≤ 1.5{TIMES} plain",
         ),
         Case(f"{EXIT_ROW}: jsonl only", exit_app, jsonl, base=None, expect=signals, target="≤ 100 ms"),
@@ -247,7 +262,7 @@ def select(every: tuple[Case, ...], only: str | None) -> tuple[Case, ...]:
     pending = list(wanted)
     while pending:
         case = by_name[pending.pop()]
-        for needed in (case.base, case.compare[0] if case.compare else None):
+        for needed in (case.base, *(other for other, _, _ in case.compare)):
             if needed is not None and needed not in wanted:
                 wanted.add(needed)
                 pending.append(needed)
@@ -318,11 +333,11 @@ def table(tree: str, cases: tuple[Case, ...], medians: dict[tuple[str, str], flo
         if case.base:
             base = medians[tree, case.base]
             cells[2:] = [f"`{case.base}`", f"{(value - base) * 1e3:+,.0f} ms", f"{value / base:.2f}{TIMES}"]
-        compared = ""
-        if case.compare:
-            other, how, label = case.compare
+        ratios = []
+        for other, how, label in case.compare:
             ratio = added(case.name) / added(other) if how == "added" else value / medians[tree, other]
-            compared = f"{ratio:.2f} {TIMES} {label}"
+            ratios.append(f"{ratio:.2f} {TIMES} {label}")
+        compared = "; ".join(ratios)
         print("| " + " | ".join([*cells, compared, case.target]) + " |")
     print()
 
