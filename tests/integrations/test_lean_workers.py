@@ -78,3 +78,42 @@ def test_a_modeltel_dist_info_without_them_is_answered_no(
     listed = [entry_points(group=g, name=deferred.ENTRY_POINT) for g in deferred.PROVIDER_VARIABLES.values()]
     assert not all(listed)  # importlib.metadata also takes the first modeltel on the path
     assert deferred.providers_entry_points() is False
+
+
+def test_the_settings_a_worker_gets_are_plain_values_that_rebuild_the_parents() -> None:
+    import pickle
+
+    from modeltel._internal.config import load_settings
+    from modeltel.integrations.multiprocessing import worker_overrides
+
+    environ = {
+        "OTEL_TRACES_EXPORTER": "otlp,jsonl",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer s3cret",
+        "MODELTEL_DATA_DIR": "/tmp/d",
+    }
+    parent = load_settings(environ)
+    overrides = worker_overrides(parent)
+    plain = (str, int, float, bool, type(None), tuple, dict, list)
+
+    def only_plain(value: object) -> bool:
+        if isinstance(value, dict):
+            return all(only_plain(k) and only_plain(v) for k, v in value.items())
+        if isinstance(value, tuple | list):
+            return all(only_plain(v) for v in value)
+        return isinstance(value, plain)
+
+    assert only_plain(overrides), {k: type(v) for k, v in overrides.items()}
+    child = load_settings({}, **pickle.loads(pickle.dumps(overrides)))
+    assert child.data_dir == parent.data_dir.absolute() and child.run_id == parent.run_id
+    assert child.otlp.keys() == parent.otlp.keys()
+    for signal, otlp in parent.otlp.items():
+        rebuilt = child.otlp[signal]
+        assert (rebuilt.endpoint, rebuilt.protocol, rebuilt.timeout_s) == (
+            otlp.endpoint,
+            otlp.protocol,
+            otlp.timeout_s,
+        )
+        assert rebuilt.header_values() == otlp.header_values() == {"authorization": "Bearer s3cret"}
+        assert "s3cret" not in repr(rebuilt)

@@ -647,7 +647,8 @@ _TUPLE_FIELDS = ("redact_keys", "traces_exporters", "metrics_exporters", "logs_e
 
 def _settings(values: dict[str, object]) -> Settings:
     """``Settings(**values)``, taking what ``configure()`` keywords may give loosely: a data dir as
-    a string, a tuple as a list; a keyword that names no setting is ignored."""
+    a string, a tuple as a list, a signal's OTLP settings as a dict; a keyword that names no
+    setting is ignored."""
     names = Settings.__dataclass_fields__
     kept = {name: value for name, value in values.items() if name in names}
     data_dir = kept.get("data_dir")
@@ -656,7 +657,19 @@ def _settings(values: dict[str, object]) -> Settings:
     for name in _TUPLE_FIELDS:
         if isinstance(kept.get(name), list):
             kept[name] = tuple(kept[name])  # type: ignore[arg-type]
+    otlp = kept.get("otlp")
+    if isinstance(otlp, dict):
+        kept["otlp"] = {signal: _otlp_settings(given) for signal, given in otlp.items()}
     return Settings(**kept)  # type: ignore[arg-type]
+
+
+def _otlp_settings(given: object) -> object:
+    """One signal's OTLP settings as given: the object itself, or the plain dict a worker gets
+    from its parent (headers as strings, wrapped again here so they never show)."""
+    if not isinstance(given, dict):
+        return given
+    headers = {key: SecretStr(value) for key, value in given.get("headers", {}).items()}
+    return OtlpSignalSettings(**{**given, "headers": headers})
 
 
 def _integer_override(reader: _Reader, name: str, value: object, setting: IntegerSetting) -> int:

@@ -84,7 +84,6 @@ class _State:
     def __init__(self) -> None:
         self.armed = False
         self.overrides: dict[str, Any] | None = None
-        self.pickled: bytes | None = None
         self.callbacks: list[Callable[[], None]] = []
         self.pending: list[Callable[[], None]] = []
         self.variables: list[str] = []
@@ -134,14 +133,8 @@ def arm(
     overrides: Mapping[str, Any] | None = None,
     *,
     lazy_providers: bool = False,
-    pickled: bytes | None = None,
 ) -> None:
     """Configure this process with ``overrides`` when it first has something to record; idempotent.
-
-    ``pickled``, when given, holds the whole overrides and ``overrides`` only the plain values the
-    tripwires read (``enabled``, ``logs_exporters``, ``log_level``): unpickling the whole settings
-    imports the settings module, paths and exporter settings (~15 ms), which a worker that never
-    records must not pay; they are unpickled when configuring.
 
     Later calls add what earlier ones lacked: the first ``overrides`` given are kept, each distinct
     ``on_configure`` runs once right after the deferred configure, and ``lazy_providers`` (the
@@ -154,7 +147,7 @@ def arm(
                 return
             _state.armed = True
             if overrides is not None and _state.overrides is None:
-                _state.overrides, _state.pickled = dict(overrides), pickled
+                _state.overrides = dict(overrides)
             if on_configure is not None and on_configure not in _state.callbacks:
                 _state.callbacks.append(on_configure)
             if lazy_providers:
@@ -189,11 +182,6 @@ def disarm() -> dict[str, Any]:
         _remove_tripwires()
         _state.armed = False
         _state.pending, _state.callbacks = _state.callbacks, []
-        if _state.pickled is not None:
-            import pickle  # imported already in every multiprocessing child
-
-            whole: dict[str, Any] = pickle.loads(_state.pickled)
-            return whole
         return dict(_state.overrides or {})
 
 

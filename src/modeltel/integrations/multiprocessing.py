@@ -80,11 +80,26 @@ _PROCESS_ATTRIBUTE = "_modeltel_context"
 
 
 def worker_overrides(settings: Settings) -> dict[str, Any]:
-    """The parent's effective settings as :func:`modeltel.configure` keyword overrides for a child."""
+    """The parent's effective settings as :func:`modeltel.configure` keyword overrides for a child.
+
+    Plain values only (the data dir as a string, each signal's OTLP settings as a dict), the loose
+    forms ``configure()`` takes: unpickling them in a worker imports nothing, where a ``Path`` and
+    the settings' own classes would import the settings module and its paths (~15 ms) in every
+    worker, also in the many that never record and so never configure.
+    """
     import dataclasses  # here: a worker imports this module, and only a configured parent calls this
 
     values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "sources"}
-    values["data_dir"] = settings.data_dir.absolute()
+    values["data_dir"] = str(settings.data_dir.absolute())
+    values["otlp"] = {
+        signal: {
+            "endpoint": otlp.endpoint,
+            "protocol": otlp.protocol,
+            "headers": otlp.header_values(),
+            "timeout_s": otlp.timeout_s,
+        }
+        for signal, otlp in settings.otlp.items()
+    }
     return values
 
 
@@ -243,34 +258,18 @@ class _ProcessContext:
         self.lazy_providers = lazy_providers
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The settings travel pickled inside the pickle, beside the plain values the worker's
-        # tripwires read: unpickled at once they would import the settings module and its paths in
-        # every worker, also in the many that never record (deferred.arm).
-        if self.overrides is None:
-            return (_restore_process_context, (self.carrier, None, None, self.lazy_providers))
-        import pickle
-
-        hints = {key: self.overrides[key] for key in _HINTS if key in self.overrides}
-        whole = pickle.dumps(dict(self.overrides))
-        return (_restore_process_context, (self.carrier, hints, whole, self.lazy_providers))
-
-
-_HINTS = ("enabled", "logs_exporters", "log_level")
-"""The settings a worker's tripwires read before it configures (plain bool, strings, int)."""
+        return (_restore_process_context, (self.carrier, self.overrides, self.lazy_providers))
 
 
 def _restore_process_context(
-    carrier: Mapping[str, str],
-    hints: Mapping[str, Any] | None,
-    whole: bytes | None,
-    lazy_providers: bool = False,
+    carrier: Mapping[str, str], overrides: Mapping[str, Any] | None, lazy_providers: bool = False
 ) -> Any:
     # Runs while a spawn/forkserver child unpickles its Process object, before ``_bootstrap``:
     # arms the deferred configure and patches ``_bootstrap`` alone, so that it attaches ``carrier``.
     try:
         import multiprocessing.process  # unpickled by multiprocessing: imported already
 
-        deferred.arm(overrides=hints, lazy_providers=lazy_providers, pickled=whole)
+        deferred.arm(overrides=overrides, lazy_providers=lazy_providers)
         with _lock:
             _patch(multiprocessing.process.BaseProcess, "_bootstrap", _bootstrap)
     except Exception:  # the child must start even if telemetry cannot
