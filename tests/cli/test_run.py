@@ -158,8 +158,9 @@ def test_exit_status_of_the_program_is_kept(tmp_path: Path) -> None:
     assert os.path.exists(tmp_path / "d" / "metrics")
 
 
-CHILD_STATE = (
-    "import json, os, sys; print(json.dumps({'hooked': 'modeltel._internal.bootstrap.start' in sys.modules,"
+CHILD_STATE = (  # asking for a tracer is a first use: a hooked program configures there (test_run_lazy.py)
+    "import json, os, sys; from opentelemetry import trace; trace.get_tracer('probe');"
+    " print(json.dumps({'hooked': 'modeltel._internal.bootstrap.start' in sys.modules,"
     " 'sdk': any(m.startswith('opentelemetry.sdk') for m in sys.modules),"
     " 'logs': getattr(__import__('logging').Logger.callHandlers, '__module__', None)"
     " == 'modeltel._internal.logs',"

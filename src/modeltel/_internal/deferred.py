@@ -36,6 +36,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from modeltel._internal import on_import
+from modeltel._internal.logging_frames import as_logging_frames
 
 if TYPE_CHECKING:
     import logging
@@ -258,6 +259,8 @@ def _sync_logging_hook() -> None:
     import logging
 
     if _state.original_call_handlers is None:
+        if not _call_handlers.__code__.co_filename.endswith("<modeltel bridge>"):
+            as_logging_frames(_call_handlers)  # a failing app handler prints what it printed without
         _state.original_call_handlers = logging.Logger.callHandlers
         logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
 

@@ -61,6 +61,7 @@ from opentelemetry._logs import Logger, LoggerProvider, NoOpLoggerProvider
 from opentelemetry.util.types import Attributes
 
 from modeltel._internal.log_records import MAX_STACKTRACE_CHARS, translate
+from modeltel._internal.logging_frames import as_logging_frames
 
 __all__ = ["MAX_STACKTRACE_CHARS", "LazyLoggerProvider", "install", "installed", "uninstall"]
 
@@ -253,20 +254,7 @@ def _show_warning(message: warnings.WarningMessage) -> None:
         bridge.warning(message.message, message.category, message.filename, message.lineno)
 
 
-def _as_logging_frames(*functions: Callable[..., Any]) -> None:
-    """Give the hooks' code a file name in the ``logging`` package's folder, ``<modeltel bridge>``.
-
-    When one of the app's handlers fails, ``Handler.handleError`` prints the call stack from the
-    first frame outside that folder: with the hooks in the chain, that stack would list four more
-    frames (the hook and the logging frames above it) than without modeltel. Named so, the hooks
-    are passed over like logging's own frames, and a traceback through one still says what it is.
-    """
-    folder = os.path.dirname(logging.__file__)
-    for function in functions:
-        function.__code__ = function.__code__.replace(co_filename=os.path.join(folder, "<modeltel bridge>"))
-
-
-_as_logging_frames(_call_handlers, _handle)
+as_logging_frames(_call_handlers, _handle)  # handleError prints the stack it printed without modeltel
 
 
 def install(

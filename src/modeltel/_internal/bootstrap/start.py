@@ -4,9 +4,13 @@ Like the stock hook, it takes its directory off PYTHONPATH while it works, so a 
 meanwhile (by an instrumentor, say) is not hooked into a loop, and puts it back after, so the
 program's own subprocesses are configured too.
 
-A multiprocessing worker (spawn, forkserver) is not configured at start: it may never make a span,
-and the configuration would then be paid for nothing in every worker. ``deferred`` configures it on
-first use, and the instrumentors are applied right after.
+The program is configured when it first has something to record (``deferred``): its first use of
+the OpenTelemetry API (an instrumentor asking for a tracer counts), of modeltel's domain API, or
+its first log record. Importing the SDK is most of what configuring costs, and a program that
+records nothing (a job-array step that stops at its input check, a ``--help``) pays none of it; one
+that records ends with the same files. A program started inside a trace (``TRACEPARENT``) is
+configured at once. A multiprocessing worker (spawn, forkserver) is armed the same way, and its
+instrumentors are applied only once it configures.
 """
 
 from __future__ import annotations
@@ -39,10 +43,21 @@ def _configure_and_instrument() -> None:
     if deferred.is_multiprocessing_child():
         deferred.arm(on_configure=_apply_installed)
         return
-    from modeltel._internal.providers import configure
+    if _inside_a_trace():
+        from modeltel._internal.providers import configure
 
-    configure()  # lenient: a bad variable is one warning and its default (modeltel run checked it)
-    _apply_installed()
+        configure()  # lenient: a bad variable is one warning and its default (modeltel run checked it)
+    else:
+        deferred.arm(lazy_providers=deferred.providers_entry_points())
+    _apply_installed()  # an instrumentor that asks for a tracer now configures now
+
+
+def _inside_a_trace() -> bool:
+    """A program started with a trace context in its environment will record, and that context
+    must become its main thread's starting context, which configure() attaches on its caller."""
+    # Read here rather than through config.context_carrier: importing the settings is a tenth of what
+    # a program that records nothing would otherwise pay.
+    return bool(os.environ.get("TRACEPARENT", "").strip())
 
 
 def _apply_installed() -> None:
