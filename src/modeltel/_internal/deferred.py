@@ -1,10 +1,12 @@
-"""A multiprocessing worker's telemetry, configured when the worker first has something to record.
+"""Telemetry configured when a process first has something to record: multiprocessing workers, and
+programs started by ``modeltel run`` (its ``sitecustomize``, ``_internal/bootstrap/``).
 
-Why: a spawn or forkserver worker is a fresh interpreter, and configuring it (importing the SDK,
-building three signals' pipelines) costs about 250 ms of CPU. Configured eagerly, a pool of ten
-trivial tasks took 8.5 times as long, though work handed over outside any span in an unmodified
-app records nothing. :func:`arm` keeps the parent's settings and sets tripwires that cost nothing
-until tripped; the first one tripped configures modeltel with those settings, once:
+Why: configuring (importing the SDK, building three signals' pipelines) costs a fresh interpreter
+about 150-250 ms of CPU, most of what ``modeltel run`` adds to a start. Configured eagerly, a pool
+of ten trivial tasks took 8.5 times as long, though work handed over outside any span in an
+unmodified app records nothing, and a job-array step that stops at its input check paid the same
+as one that ran. :func:`arm` keeps the settings (a worker's come from its parent) and sets
+tripwires that cost nothing until tripped; the first one tripped configures modeltel, once:
 
 * a task handed over inside a sampled span: :mod:`modeltel.integrations.multiprocessing` calls
   :func:`configure_now` before running it;
