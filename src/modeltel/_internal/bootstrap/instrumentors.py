@@ -18,12 +18,10 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from modeltel._internal import dist_info
 from modeltel._internal.bootstrap import warn
-from modeltel._internal.config import log_correlation_requested
 
 GROUP = "opentelemetry_instrumentor"
 THREADING = "threading"
@@ -39,8 +37,7 @@ _EXTRA = re.compile(r"""^\s*extra\s*==\s*['"]([^'"]+)['"]\s*$""")
 to the instrumentor's own check, since deciding it would need ``packaging``'s marker evaluation."""
 
 
-@dataclass(frozen=True)
-class Instrumentor:
+class Instrumentor(NamedTuple):
     """One entry point: ``name = value`` from the distribution whose metadata is in ``info``."""
 
     name: str
@@ -59,6 +56,8 @@ def instrument_options(name: str) -> dict[str, Any] | None:
     if name == THREADING:
         return None
     if name == LOGGING:
+        from modeltel._internal.config import log_correlation_requested  # the settings: only here
+
         return {"enable_log_auto_instrumentation": False} if log_correlation_requested() else None
     return {}
 
