@@ -34,11 +34,10 @@ from modeltel import calibration, inference, simulation
 from modeltel._internal import semconv as sc
 from modeltel._internal.config import Settings, load_settings
 from modeltel._internal.export.jobs import JOB_NAME_ATTRIBUTE, PHASE_SPANS, JobSummaries
-from modeltel._internal.export.summary import SpanStats, percentile
+from modeltel._internal.export.summary import SpanStats
 from modeltel.store.layout import SUMMARIES_FILE
 from modeltel.store.schemas import (
     CalibrationSummary,
-    DurationStats,
     NumericStats,
     QualitySnapshot,
     RunSummary,
@@ -46,6 +45,7 @@ from modeltel.store.schemas import (
 )
 from modeltel.testing import Capture
 from otlp_files import base_env
+from summary_models import duration_stats
 
 # --- the oracle: the model-based writer as it was --------------------------------------------------
 
@@ -58,21 +58,6 @@ def _floats(attributes: Mapping[str, Any], key: str) -> tuple[Any, ...]:
 def _number(attributes: Mapping[str, Any], key: str) -> Any:
     value = attributes.get(key)
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _duration_stats(stats: SpanStats, name: str) -> DurationStats:
-    s = stats.by_name[name]
-    ordered = sorted(s.reservoir)
-    return DurationStats(
-        count=s.count,
-        errors=s.errors,
-        total_s=s.total,
-        mean_s=s.total / s.count,
-        min_s=s.min,
-        p50_s=percentile(ordered, 50),
-        p95_s=percentile(ordered, 95),
-        max_s=s.max,
-    )
 
 
 def model_based(kind: str, span: ReadableSpan, stats: SpanStats, settings: Settings, service: str) -> str:
@@ -91,7 +76,7 @@ def model_based(kind: str, span: ReadableSpan, stats: SpanStats, settings: Setti
                 TrajectoryPoint(iteration=i, best_loss=b) for i, b in zip(iterations, losses, strict=False)
             ],
             phase_seconds={
-                phase: _duration_stats(stats, name).total_s
+                phase: duration_stats(stats, name).total_s
                 for phase, name in PHASE_SPANS.items()
                 if name in stats.by_name
             },
@@ -129,7 +114,7 @@ def model_based(kind: str, span: ReadableSpan, stats: SpanStats, settings: Setti
         duration_s=(end_ns - start_ns) / 1e9,
         status="error" if span.status.status_code is StatusCode.ERROR else "ok",
         span_count=stats.span_count,
-        by_name={n: _duration_stats(stats, n) for n in sorted(stats.by_name)},
+        by_name={n: duration_stats(stats, n) for n in sorted(stats.by_name)},
         numeric={
             k: NumericStats(count=n.count, sum=n.sum, mean=n.sum / n.count, min=n.min, max=n.max)
             for k, n in sorted(stats.numeric.items())

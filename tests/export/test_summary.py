@@ -26,9 +26,10 @@ from pydantic import ValidationError
 
 from modeltel._internal.config import load_settings
 from modeltel._internal.export.local import Losses
-from modeltel._internal.export.summary import ProcessSummary, SpanStats, percentile
+from modeltel._internal.export.summary import ProcessSummary, SpanStats
 from modeltel.store.layout import SUMMARIES_FILE
-from modeltel.store.schemas import DurationStats, NumericStats, RunSummary
+from modeltel.store.schemas import NumericStats, RunSummary
+from summary_models import duration_stats
 
 SpanInput = tuple[str, int, int, bool, dict[str, Any]]
 
@@ -53,19 +54,7 @@ def model_based(
     stats: SpanStats, start: datetime, end: datetime, *, service: str, run_id: str, pid: int, dropped: int
 ) -> str:
     """The summary line as the model-based writer made it."""
-    by_name = {}
-    for name, s in sorted(stats.by_name.items()):
-        ordered = sorted(s.reservoir)
-        by_name[name] = DurationStats(
-            count=s.count,
-            errors=s.errors,
-            total_s=s.total,
-            mean_s=s.total / s.count,
-            min_s=s.min,
-            p50_s=percentile(ordered, 50),
-            p95_s=percentile(ordered, 95),
-            max_s=s.max,
-        )
+    by_name = {name: duration_stats(stats, name) for name in sorted(stats.by_name)}
     numeric = {
         key: NumericStats(count=n.count, sum=n.sum, mean=n.sum / n.count, min=n.min, max=n.max)
         for key, n in sorted(stats.numeric.items())
