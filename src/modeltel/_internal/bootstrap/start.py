@@ -1,4 +1,4 @@
-"""The hook's work: configure modeltel (leniently), then apply the installed instrumentors.
+"""The hook's work: arm the configuration (or configure at once), then apply the installed instrumentors.
 
 Like the stock hook, it takes its directory off PYTHONPATH while it works, so a subprocess started
 meanwhile (by an instrumentor, say) is not hooked into a loop, and puts it back after, so the
@@ -61,8 +61,8 @@ def _inside_a_trace() -> bool:
 
 
 def _apply_installed() -> None:
-    """Imported when applied: a worker that never records must not pay for the scanner (and the
-    settings and dataclasses it imports) at its start."""
+    """The scanner is imported when applied: a worker applies it only once it configures, and a
+    worker that never records must not pay for it at its start."""
     from modeltel._internal.bootstrap.instrumentors import apply_installed
 
     apply_installed()
