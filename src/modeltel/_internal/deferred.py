@@ -30,6 +30,7 @@ A record the app's logger refuses but ``MODELTEL_LOG_LEVEL`` would capture never
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -110,24 +111,29 @@ def is_multiprocessing_child() -> bool:
     return process is not None and process.parent_process() is not None
 
 
+@functools.cache
 def providers_entry_points() -> bool:
     """True when modeltel's installed metadata declares the three lazy-provider entry points.
 
     Read from modeltel's own ``*.dist-info/entry_points.txt`` on ``sys.path`` (a directory listing
     per entry and one small file): ``importlib.metadata`` would cost a configured parent 25-50 ms at
-    its first ``Process.start()`` to import and to read every distribution's entry points. Absent
-    (modeltel run from a source tree that was never installed), the workers configure by the other
-    tripwires.
+    its first ``Process.start()`` to import and to read every distribution's entry points. Asked
+    once per process (``modeltel run``'s hook, then a configured parent's first ``Process.start()``).
+    False when absent (modeltel run from a source tree that was never installed) or unreadable: the
+    API's variables are then never set, and the other tripwires configure. Never raises.
     """
     from modeltel._internal import dist_info
 
-    for name, info in dist_info.distributions():
-        if name == ENTRY_POINT:  # the first modeltel on the path is the one imported
-            text = dist_info.entry_points_text(info) or ""
-            declared = {
-                group: {n for n, _ in dist_info.entries(text, group)} for group in PROVIDER_VARIABLES.values()
-            }
-            return all(ENTRY_POINT in names for names in declared.values())
+    try:
+        for name, info in dist_info.distributions():
+            if name == ENTRY_POINT:  # the first modeltel on the path is the one imported
+                text = dist_info.entry_points_text(info) or ""
+                return all(
+                    any(entry == ENTRY_POINT for entry, _ in dist_info.entries(text, group))
+                    for group in PROVIDER_VARIABLES.values()
+                )
+    except Exception:  # e.g. an entry_points.txt that is not UTF-8
+        return False
     return False
 
 

@@ -74,8 +74,6 @@ R = TypeVar("R")
 _lock = threading.Lock()
 _originals: dict[tuple[type, str], Any] = {}
 _worker_overrides: dict[str, Any] = {}
-_lazy_providers: bool | None = None
-"""The parent's :func:`deferred.providers_entry_points`, asked at the first ``Process.start()``."""
 _PROCESS_ATTRIBUTE = "_modeltel_context"
 
 
@@ -92,12 +90,7 @@ def worker_overrides(settings: Settings) -> dict[str, Any]:
     values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "sources"}
     values["data_dir"] = str(settings.data_dir.absolute())
     values["otlp"] = {
-        signal: {
-            "endpoint": otlp.endpoint,
-            "protocol": otlp.protocol,
-            "headers": otlp.header_values(),
-            "timeout_s": otlp.timeout_s,
-        }
+        signal: {**dataclasses.asdict(otlp), "headers": otlp.header_values()}
         for signal, otlp in settings.otlp.items()
     }
     return values
@@ -279,22 +272,12 @@ def _restore_process_context(
     return _ProcessContext(carrier, None)
 
 
-def _providers_entry_points() -> bool:
-    global _lazy_providers
-    if _lazy_providers is None:
-        try:
-            _lazy_providers = deferred.providers_entry_points()
-        except Exception:  # unreadable metadata: workers configure by the other tripwires
-            _lazy_providers = False
-    return _lazy_providers
-
-
 def _start(self: multiprocessing.process.BaseProcess) -> None:
     from multiprocessing.process import BaseProcess
 
     from modeltel._internal.propagation import capture
 
-    marker = _ProcessContext(capture(), _worker_overrides, _providers_entry_points())
+    marker = _ProcessContext(capture(), _worker_overrides, deferred.providers_entry_points())
     setattr(self, _PROCESS_ATTRIBUTE, marker)
     _originals[(BaseProcess, "start")](self)
 
